@@ -1,0 +1,1 @@
+"""Containerfile parsing and build execution (runs steps through engine, commits through store)."""

@@ -1,0 +1,1 @@
+"""Command-line interface: parses flags, calls the engine, prints results. Nothing else."""

@@ -1,0 +1,1 @@
+"""systemd units, Quadlet files and Kubernetes YAML as pure functions of state."""

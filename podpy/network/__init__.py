@@ -1,0 +1,1 @@
+"""Rootless networking: slirp4netns, pasta, ports, netns, bridges."""

@@ -1,0 +1,1 @@
+"""Rootless plumbing: subuid/subgid ranges, podpy's user namespace and its pause process."""

@@ -1,0 +1,1 @@
+"""OCI runtime-spec generation and executors (podpy's own, runc, crun)."""

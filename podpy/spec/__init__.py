@@ -1,0 +1,1 @@
+"""Pure dataclasses and validation: references, digests, platforms, specs. No I/O."""
