@@ -8,6 +8,7 @@ run proves nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -189,13 +190,27 @@ class PodpyRoot:
         return ["--root", str(self.root), "--runroot", str(self.runroot)]
 
 
-def _remove_tree(path: Path) -> None:
+def _remove_tree(path: Path, podpy_args: list[str] | None = None) -> None:
     """Remove a tree that may hold files owned by subordinate ids (unpacked rootless layers)."""
     if not path.exists():
         return
     shutil.rmtree(path, ignore_errors=True)
-    if path.exists() and os.geteuid() != 0 and shutil.which("podman"):
-        subprocess.run(["podman", "unshare", "rm", "-rf", str(path)], capture_output=True, check=False)
+    if path.exists() and os.geteuid() != 0 and podpy_args:
+        # Files owned by subordinate ids can only be removed from inside podpy's user namespace.
+        subprocess.run(
+            [*_podpy_command(), *podpy_args, "unshare", "rm", "-rf", str(path)],
+            capture_output=True,
+            check=False,
+        )
+
+
+def _stop_pause(root: Path, runroot: Path) -> None:
+    """Stop the pause process a test's podpy started, so no test leaks one."""
+    from podpy.rootless.pause import stop_pause_process
+    from podpy.util.paths import Paths
+
+    with contextlib.suppress(Exception):
+        stop_pause_process(Paths(root=root, runroot=runroot))
 
 
 @pytest.fixture
@@ -208,7 +223,8 @@ def podpy_root(tmp_path: Path) -> Iterator[PodpyRoot]:
     try:
         yield pr
     finally:
-        _remove_tree(pr.root)
+        _remove_tree(pr.root, pr.args)
+        _stop_pause(pr.root, runroot)
         _remove_tree(runroot)
 
 

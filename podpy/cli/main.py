@@ -52,7 +52,9 @@ class GlobalOptions:
 class LazyGroup(click.Group):
     """A click group whose subcommands are imported only when invoked."""
 
-    def __init__(self, *args: object, commands_table: dict[str, tuple[str, str, str]], **kwargs: object) -> None:
+    def __init__(
+        self, *args: object, commands_table: dict[str, tuple[str, str, str]], **kwargs: object
+    ) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self._table = commands_table
 
@@ -69,7 +71,9 @@ class LazyGroup(click.Group):
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, self._table[name][2]) for name in sorted(self._table)]
-        rows += [(n, c.get_short_help_str()) for n, c in sorted(self.commands.items()) if n not in self._table]
+        rows += [
+            (n, c.get_short_help_str()) for n, c in sorted(self.commands.items()) if n not in self._table
+        ]
         if rows:
             with formatter.section("Available Commands"):
                 formatter.write_dl(sorted(rows))
@@ -80,9 +84,15 @@ class LazyGroup(click.Group):
     commands_table=COMMANDS,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-@click.version_option(__version__, "-v", "--version", prog_name="podpy", message="%(prog)s version %(version)s")
-@click.option("--root", type=click.Path(), default=None, help="Path to the root directory in which data is stored")
-@click.option("--runroot", type=click.Path(), default=None, help="Path to the 'run directory' where state is stored")
+@click.version_option(
+    __version__, "-v", "--version", prog_name="podpy", message="%(prog)s version %(version)s"
+)
+@click.option(
+    "--root", type=click.Path(), default=None, help="Path to the root directory in which data is stored"
+)
+@click.option(
+    "--runroot", type=click.Path(), default=None, help="Path to the 'run directory' where state is stored"
+)
 @click.option(
     "--log-level",
     type=click.Choice(["trace", "debug", "info", "warn", "warning", "error", "fatal", "panic"]),
@@ -91,7 +101,9 @@ class LazyGroup(click.Group):
     help="Log messages above specified level",
 )
 @click.option("--storage-driver", default=None, help="Select which storage driver is used (overlay, vfs)")
-@click.option("--url", default=None, hidden=True, help="Remote podman service (not supported: podpy has no daemon)")
+@click.option(
+    "--url", default=None, hidden=True, help="Remote podman service (not supported: podpy has no daemon)"
+)
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -107,10 +119,14 @@ def cli(
     level = {"trace": 5, "debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING}.get(
         log_level, logging.WARNING if log_level == "warning" else logging.ERROR
     )
-    logging.basicConfig(level=level, format="time=%(asctime)s level=%(levelname)s msg=%(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=level, format="time=%(asctime)s level=%(levelname)s msg=%(message)s", stream=sys.stderr
+    )
     if storage_driver and storage_driver not in ("overlay", "vfs"):
         raise PodpyError(f"unsupported storage driver {storage_driver!r}: use overlay or vfs")
-    ctx.obj = GlobalOptions(paths=default_paths(root, runroot), log_level=log_level, storage_driver=storage_driver)
+    ctx.obj = GlobalOptions(
+        paths=default_paths(root, runroot), log_level=log_level, storage_driver=storage_driver
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -35,7 +35,9 @@ def parse_digest(value: str) -> Digest:
     if want is None:
         raise InvalidInput(f"invalid digest {value!r}: unsupported algorithm {algo!r} (use sha256)")
     if len(hexpart) != want:
-        raise InvalidInput(f"invalid digest {value!r}: {algo} needs {want} hex characters, got {len(hexpart)}")
+        raise InvalidInput(
+            f"invalid digest {value!r}: {algo} needs {want} hex characters, got {len(hexpart)}"
+        )
     return Digest(algo, hexpart)
 
 

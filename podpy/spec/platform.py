@@ -70,4 +70,6 @@ def platform_from_flags(
     if platform:
         return parse_platform(platform)
     host = host_platform()
-    return Platform(os_ or host.os, arch or host.architecture, variant or (host.variant if not arch else "")).normalized()
+    return Platform(
+        os_ or host.os, arch or host.architecture, variant or (host.variant if not arch else "")
+    ).normalized()

@@ -18,7 +18,9 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes | str, mode: int = 0o644, fsync: bool = True) -> None:
+def atomic_write(
+    path: str | os.PathLike[str], data: bytes | str, mode: int = 0o644, fsync: bool = True
+) -> None:
     """Write via temp file + fsync + rename in the same directory."""
     if isinstance(data, str):
         data = data.encode()

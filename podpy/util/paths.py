@@ -28,21 +28,27 @@ def xdg_data_home() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME") or home() / ".local" / "share")
 
 
+def real_uid() -> int:
+    """The user's own uid, also inside podpy's user namespace (where getuid() is 0)."""
+    return int(os.environ.get("_PODPY_ROOTLESS_UID") or os.getuid())
+
+
 def xdg_runtime_dir() -> Path:
     """The user's runtime dir; a private 0700 dir in /tmp when XDG_RUNTIME_DIR is unset or unusable."""
     value = os.environ.get("XDG_RUNTIME_DIR")
+    uid = real_uid()
     if value:
         p = Path(value)
         try:
             st = p.stat()
-            if st.st_uid == os.getuid():
+            if st.st_uid in (uid, os.getuid()):
                 return p
-            log.debug("XDG_RUNTIME_DIR=%s is not owned by uid %d; using a private dir in /tmp", value, os.getuid())
+            log.debug("XDG_RUNTIME_DIR=%s is not owned by uid %d; using a private dir in /tmp", value, uid)
         except OSError:
             log.debug("XDG_RUNTIME_DIR=%s does not exist; using a private dir in /tmp", value)
     else:
         log.debug("XDG_RUNTIME_DIR is unset; using a private dir in /tmp")
-    p = Path(f"/tmp/podpy-run-{os.getuid()}")
+    p = Path(f"/tmp/podpy-run-{uid}")
     try:
         p.mkdir(mode=0o700, exist_ok=True)
     except OSError:
@@ -66,7 +72,9 @@ class Paths:
         return self.root / "tmp"
 
 
-def default_paths(root: str | os.PathLike[str] | None = None, runroot: str | os.PathLike[str] | None = None) -> Paths:
+def default_paths(
+    root: str | os.PathLike[str] | None = None, runroot: str | os.PathLike[str] | None = None
+) -> Paths:
     root = root or os.environ.get("PODPY_ROOT")
     runroot = runroot or os.environ.get("PODPY_RUNROOT")
     if os.geteuid() == 0 and not os.environ.get("PODPY_ROOTLESS"):
