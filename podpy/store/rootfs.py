@@ -1,0 +1,189 @@
+"""A container's root filesystem: the image layers stacked under a per-container writable layer.
+
+Drivers, tried in this order unless one is asked for:
+
+* ``overlay``: kernel overlayfs mounted inside podpy's user namespace, with ``userxattr`` (layers
+  are stored in overlay form: 0/0 char-device whiteouts, ``user.overlay.opaque`` dirs).
+* ``fuse-overlayfs``: the same layout through FUSE, when the kernel refuses overlay.
+* ``vfs``: a private copy of all layers with whiteouts applied — slow, works everywhere.
+
+The driver used is returned in :class:`RootfsMount` so callers can report it. Must run inside
+podpy's user + mount namespace (the mount then lives in that namespace, shared by all podpy
+processes that join it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import logging
+import os
+import shutil
+import stat
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from podpy.util import syscalls as sc_mod
+from podpy.util.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+DRIVERS = ("overlay", "fuse-overlayfs", "vfs")
+_OPAQUE_XATTRS = ("user.overlay.opaque", "trusted.overlay.opaque")
+_MAX_OPTS = 4000  # mount(2) data is one page
+
+
+@dataclass(frozen=True)
+class RootfsMount:
+    path: Path  # the merged root to give the runtime
+    driver: str
+    container_dir: Path
+
+
+def _overlay_opts(lowers: list[Path], upper: Path, work: Path, base: Path | None) -> str:
+    def rel(p: Path) -> str:
+        return os.path.relpath(p, base) if base else str(p)
+
+    lower = ":".join(rel(p) for p in reversed(lowers))  # overlay wants the top layer first
+    return f"lowerdir={lower},upperdir={rel(upper)},workdir={rel(work)},userxattr"
+
+
+def _prepare(layer_dirs: list[Path], container_dir: Path) -> tuple[list[Path], Path, Path, Path]:
+    upper, work, merged = container_dir / "diff", container_dir / "work", container_dir / "merged"
+    for d in (upper, work, merged):
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(upper, 0o755)
+    lowers = list(layer_dirs)
+    if not lowers:
+        empty = container_dir / "empty"
+        empty.mkdir(exist_ok=True)
+        lowers = [empty]
+    for p in lowers:
+        if not p.is_dir():
+            raise StoreError(f"layer directory {p} is missing: the image is incomplete; pull it again")
+    return lowers, upper, work, merged
+
+
+def _mount_overlay(lowers: list[Path], upper: Path, work: Path, merged: Path) -> None:
+    sc = sc_mod.get()
+    opts = _overlay_opts(lowers, upper, work, None)
+    if len(opts) <= _MAX_OPTS:
+        sc.mount("overlay", str(merged), "overlay", 0, opts)
+        return
+    # Too long for one page: use paths relative to the common parent (as containers/storage does).
+    base = Path(os.path.commonpath([*map(str, lowers), str(upper), str(work)]))
+    opts = _overlay_opts(lowers, upper, work, base)
+    if len(opts) > _MAX_OPTS:
+        raise StoreError(f"too many layers ({len(lowers)}) for one overlay mount")
+    cwd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.chdir(base)
+        sc.mount("overlay", str(merged), "overlay", 0, opts)
+    finally:
+        os.fchdir(cwd)
+        os.close(cwd)
+
+
+def _mount_fuse(lowers: list[Path], upper: Path, work: Path, merged: Path) -> None:
+    exe = shutil.which("fuse-overlayfs")
+    if not exe:
+        raise OSError(errno.ENOENT, "fuse-overlayfs is not installed")
+    opts = _overlay_opts(lowers, upper, work, None).replace(",userxattr", "")
+    r = subprocess.run([exe, "-o", opts, str(merged)], capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        raise OSError(errno.EIO, f"fuse-overlayfs: {r.stderr.strip() or r.returncode}")
+
+
+def _vfs_copy(lowers: list[Path], merged: Path) -> None:
+    for layer in lowers:
+        _apply_layer(layer, merged)
+
+
+def _is_whiteout(st: os.stat_result) -> bool:
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+
+
+def _is_opaque(path: Path) -> bool:
+    for name in _OPAQUE_XATTRS:
+        with contextlib.suppress(OSError):
+            if os.getxattr(path, name, follow_symlinks=False) == b"y":
+                return True
+    return False
+
+
+def _remove(p: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
+
+
+def _apply_layer(src: Path, dst: Path) -> None:
+    """Copy one overlay-form layer onto ``dst``: whiteouts delete, opaque dirs replace."""
+    for entry in os.scandir(src):
+        s = Path(entry.path)
+        d = dst / entry.name
+        st = entry.stat(follow_symlinks=False)
+        if _is_whiteout(st):
+            _remove(d)
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            if d.is_symlink() or (d.exists() and not d.is_dir()):
+                _remove(d)
+            if _is_opaque(s):
+                _remove(d)
+            d.mkdir(exist_ok=True)
+            _apply_layer(s, d)
+            os.chmod(d, stat.S_IMODE(st.st_mode))
+        else:
+            _remove(d)
+            if stat.S_ISLNK(st.st_mode):
+                os.symlink(os.readlink(s), d)
+            elif stat.S_ISREG(st.st_mode):
+                shutil.copy2(s, d, follow_symlinks=False)
+            elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) or stat.S_ISFIFO(st.st_mode):
+                os.mknod(d, st.st_mode, st.st_rdev)
+            else:
+                continue
+        with contextlib.suppress(OSError):
+            os.chown(d, st.st_uid, st.st_gid, follow_symlinks=False)
+
+
+def mount_rootfs(layer_dirs: list[Path], container_dir: Path, driver: str | None = None) -> RootfsMount:
+    """Mount (or copy) the rootfs for a container; ``layer_dirs`` are base layer first."""
+    if driver is not None and driver not in DRIVERS:
+        raise StoreError(f"unknown storage driver {driver!r}: use one of {', '.join(DRIVERS)}")
+    lowers, upper, work, merged = _prepare(layer_dirs, container_dir)
+    order = [driver] if driver else list(DRIVERS)
+    errors: list[str] = []
+    for d in order:
+        try:
+            if d == "overlay":
+                _mount_overlay(lowers, upper, work, merged)
+            elif d == "fuse-overlayfs":
+                _mount_fuse(lowers, upper, work, merged)
+            else:
+                _vfs_copy(lowers, merged)
+        except OSError as e:
+            errors.append(f"{d}: {e.strerror or e}")
+            log.debug("rootfs driver %s failed: %s", d, e)
+            continue
+        if errors:
+            log.info("rootfs: using %s (%s)", d, "; ".join(errors))
+        (container_dir / "driver").write_text(json.dumps({"driver": d}))
+        return RootfsMount(merged, d, container_dir)
+    raise StoreError(f"cannot mount the container rootfs: {'; '.join(errors)}")
+
+
+def unmount_rootfs(m: RootfsMount) -> None:
+    """Undo :func:`mount_rootfs` (the vfs copy stays: it *is* the container's filesystem)."""
+    if m.driver == "vfs":
+        return
+    try:
+        sc_mod.get().umount2(str(m.path), sc_mod.MNT_DETACH)
+    except OSError as e:
+        if e.errno not in (errno.EINVAL, errno.ENOENT):
+            raise StoreError(f"cannot unmount {m.path}: {e.strerror or e}") from None

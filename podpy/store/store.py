@@ -1,0 +1,368 @@
+"""The ``Store`` facade: blobs, layers and image records behind one object (see the package docstring).
+
+Callers (engine pull/load/commit, archives) use only this class. A pull looks like::
+
+    store = Store(paths.storage)
+    with store.session():                       # keeps gc and leftover cleanup away meanwhile
+        tmp = store.new_temp(); download(tmp); store.commit_blob(tmp, digest, size, verify=False)
+        info = store.unpack_layer(store.blob_path(digest), media_type, diff_id)
+        store.add_image(config_digest=..., manifest_digest=..., ..., layers=[LayerRecord(...)], names=[...])
+
+Layer unpacking must run inside podpy's user namespace so file owners land on the subuid range.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from podpy.spec.digest import parse_digest
+from podpy.spec.mediatypes import MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE
+from podpy.store import session
+from podpy.store.blobs import BlobStore
+from podpy.store.images import ImageDB, ImageRecord, LayerRecord
+from podpy.store.layers import DEFAULT_MAX_UNPACKED, LayerInfo, LayerStore
+from podpy.store.names import HEX_PREFIX_RE, short_name_matches, split_name
+from podpy.util.errors import ConflictError, ImageNotKnown, InvalidInput, StoreError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["GCResult", "ImageRecord", "LayerInfo", "LayerRecord", "Store"]
+
+
+@dataclass
+class GCResult:
+    blobs: list[str] = field(default_factory=list)
+    layers: list[str] = field(default_factory=list)
+    temps: int = 0
+    skipped: bool = False  # another writer was active: nothing was removed
+
+
+class Store:
+    """The image store under ``root``; cheap to create, safe to use from many threads and processes."""
+
+    def __init__(self, root: Path, *, max_unpacked: int = DEFAULT_MAX_UNPACKED, fsync: bool = True) -> None:
+        self.root = Path(root)
+        self.blobs = BlobStore(self.root, fsync=fsync)
+        self.layers = LayerStore(self.root, max_unpacked=max_unpacked)
+        self.db = ImageDB(self.root / "images.db")
+        self._lock_path = self.root / "locks" / "store.lock"
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.clean_leftovers()
+
+    # -- sessions and maintenance ---------------------------------------------------------------
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Store]:
+        """Hold the shared writer lock: temp files and unrecorded blobs/layers are safe from gc."""
+        with session.shared(self._lock_path):
+            yield self
+
+    def clean_leftovers(self) -> int:
+        """Remove temp files and ``.tmp-`` dirs of killed writers, if no writer is active now."""
+        if not (self.blobs.tmp.exists() or self.layers.dir.exists()):
+            return 0
+        if not self._has_leftovers():
+            return 0
+        with session.exclusive(self._lock_path) as got:
+            if not got:
+                log.debug("store %s: another writer is active; leftover cleanup deferred", self.root)
+                return 0
+            n = self.blobs.clean_temps() + self.layers.clean_temps()
+            if n:
+                log.debug("store %s: removed %d leftover temp file(s)/dir(s)", self.root, n)
+            return n
+
+    def _has_leftovers(self) -> bool:
+        with contextlib.suppress(FileNotFoundError):
+            if any(True for _ in os.scandir(self.blobs.tmp)):
+                return True
+        with contextlib.suppress(FileNotFoundError):
+            if any(e.name.startswith(".tmp-") for e in os.scandir(self.layers.dir)):
+                return True
+        return False
+
+    def gc(self, wait: float = 10.0) -> GCResult:
+        """Remove blobs and layer dirs that no image names, and leftovers of killed writers.
+
+        Needs the exclusive store lock (waits up to ``wait`` seconds for active writers); when it
+        is not granted, nothing is removed and ``skipped`` is set.
+        """
+        res = GCResult()
+        with session.exclusive(self._lock_path, wait=wait) as got:
+            if not got:
+                log.debug("store %s: a writer is active; gc skipped", self.root)
+                res.skipped = True
+                return res
+            res.temps = self.blobs.clean_temps() + self.layers.clean_temps()
+            blobs, diffs = self.db.referenced()
+            for d in self.blobs.list_blobs():
+                if d not in blobs:
+                    self.blobs.remove_blob(d)
+                    res.blobs.append(d)
+            for d in self.layers.list_layers():
+                if d not in diffs:
+                    self.layers.remove_layer(d)
+                    res.layers.append(d)
+        return res
+
+    # -- blobs ----------------------------------------------------------------------------------
+    def has_blob(self, digest: str) -> bool:
+        return self.blobs.has_blob(digest)
+
+    def blob_path(self, digest: str) -> Path:
+        return self.blobs.blob_path(digest)
+
+    def new_temp(self) -> Path:
+        """A fresh temp path on the store's filesystem; use inside ``session()`` so it is not cleaned."""
+        return self.blobs.new_temp()
+
+    def commit_blob(self, tmp: Path, digest: str, size: int | None = None, verify: bool = True) -> Path:
+        with self.session():
+            return self.blobs.commit_blob(tmp, digest, size, verify)
+
+    def put_blob_bytes(self, data: bytes) -> str:
+        with self.session():
+            return self.blobs.put_blob_bytes(data)
+
+    def get_blob_bytes(self, digest: str, max_size: int | None = None) -> bytes:
+        return self.blobs.get_blob_bytes(digest, max_size)
+
+    # -- layers ---------------------------------------------------------------------------------
+    def has_layer(self, diff_id: str) -> bool:
+        return self.layers.has_layer(diff_id)
+
+    def layer_dir(self, diff_id: str) -> Path:
+        return self.layers.layer_dir(diff_id)
+
+    def layer_info(self, diff_id: str) -> LayerInfo:
+        return self.layers.layer_info(diff_id)
+
+    def check_layer_stack(self, diff_ids: Sequence[str]) -> None:
+        """Raise ``InvalidInput`` when a layer writes through a symlink of a lower layer (``add_image`` does this)."""
+        self.layers.check_stack(list(diff_ids))
+
+    def unpack_layer(
+        self, blob_path: Path, media_type: str, expected_diff_id: str, max_size: int | None = None
+    ) -> LayerInfo:
+        """Unpack a layer blob once (see ``LayerStore.unpack_layer``); safe from many threads/processes."""
+        with self.session():
+            return self.layers.unpack_layer(Path(blob_path), media_type, expected_diff_id, max_size)
+
+    # -- images ---------------------------------------------------------------------------------
+    def add_image(
+        self,
+        *,
+        config_digest: str,
+        manifest_digest: str,
+        manifest_media_type: str,
+        layers: Sequence[LayerRecord],
+        names: Iterable[str] = (),
+        repo_digests: Iterable[str] = (),
+        index_digest: str | None = None,
+        created: str | None = None,
+        extra_blobs: Iterable[str] = (),
+    ) -> ImageRecord:
+        """Record an image; it becomes visible only now, and only if all its blobs and layers exist.
+
+        The ID is the config digest's hex. Re-adding an existing ID updates its manifest/layers and
+        adds names (moved from other images) and repo digests. ``created`` defaults to the config's.
+        ``unpacked_size`` of layers defaults to the unpacked layer's size. ``extra_blobs`` are kept
+        from gc as long as the image exists (e.g. other manifests of the same image).
+        """
+        cfg = parse_digest(config_digest)
+        parse_digest(manifest_digest)
+        if index_digest:
+            parse_digest(index_digest)
+        layers = list(layers)
+        fixed: list[LayerRecord] = []
+        for layer in layers:
+            parse_digest(layer.digest)
+            if not layer.unpacked_size and self.has_layer(layer.diff_id):
+                layer = LayerRecord(
+                    layer.digest,
+                    layer.diff_id,
+                    layer.media_type,
+                    layer.size,
+                    self.layer_info(layer.diff_id).size,
+                )
+            fixed.append(layer)
+        if created is None and self.has_blob(config_digest):
+            try:
+                created = json.loads(self.get_blob_bytes(config_digest, MAX_CONFIG_SIZE)).get("created")
+            except (ValueError, AttributeError):
+                created = None
+        extra_blobs = [str(parse_digest(b)) for b in extra_blobs]
+
+        def check() -> None:
+            need = [config_digest, manifest_digest, *([index_digest] if index_digest else []), *extra_blobs]
+            need += [layer.digest for layer in fixed]
+            missing = [d for d in need if not self.has_blob(d)]
+            missing += [layer.diff_id for layer in fixed if not self.has_layer(layer.diff_id)]
+            if missing:
+                raise StoreError(
+                    f"cannot record image {cfg.hex[:12]}: missing from the store: {', '.join(missing)}"
+                )
+            self.layers.check_stack([layer.diff_id for layer in fixed])
+
+        with self.session():
+            return self.db.upsert(
+                cfg.hex,
+                config_digest,
+                manifest_digest,
+                manifest_media_type,
+                index_digest,
+                fixed,
+                list(names),
+                list(repo_digests),
+                created,
+                sum(layer.unpacked_size for layer in fixed),
+                extra={"blobs": extra_blobs} if extra_blobs else None,
+                check=check,
+            )
+
+    def get_image(self, image_id: str) -> ImageRecord:
+        """By full ID (hex, or ``sha256:`` + hex); raises ``ImageNotKnown``."""
+        iid = image_id.removeprefix("sha256:")
+        rec = self.db.get(iid)
+        if rec is None:
+            raise ImageNotKnown(image_id)
+        return rec
+
+    def find_image(
+        self, name_or_id: str, search_registries: Sequence[str] = ("docker.io",)
+    ) -> ImageRecord | None:
+        """Like ``lookup_image`` but returns None when nothing matches."""
+        try:
+            return self.lookup_image(name_or_id, search_registries)
+        except ImageNotKnown:
+            return None
+
+    def lookup_image(self, name_or_id: str, search_registries: Sequence[str] = ("docker.io",)) -> ImageRecord:
+        """Resolve what a user typed to one image, like Podman's local lookup.
+
+        Order: full ID (optionally ``sha256:``-prefixed); exact name; name + ``:latest``; unique ID
+        prefix of at least 3 hex chars; ``name@sha256:…`` against repo digests; short names against
+        ``localhost/NAME``, then ``REGISTRY/[library/]NAME`` for ``search_registries``, then any stored
+        name whose repository path ends with ``/NAME``. Raises ``ImageNotKnown`` (or ``ConflictError``
+        for an ambiguous ID prefix).
+        """
+        typed = name_or_id.strip()
+        if not typed:
+            raise ImageNotKnown(name_or_id)
+        bare = typed.removeprefix("sha256:")
+        if HEX_PREFIX_RE.match(bare) and len(bare) == 64 and (rec := self.db.get(bare)):
+            return rec
+        iid = self.db.id_by_name(typed)
+        if iid is None:
+            parts = split_name(typed)
+            if not parts.tag and not parts.digest:
+                iid = self.db.id_by_name(typed + ":latest")
+        if iid is None and HEX_PREFIX_RE.match(bare):
+            ids = self.db.ids_with_prefix(bare)
+            if len(ids) == 1:
+                iid = ids[0]
+            elif len(ids) > 1:
+                raise ConflictError(
+                    f"{typed}: short ID is ambiguous, it matches {len(ids)} images; type more of it"
+                )
+        if iid is None:
+            iid = self._lookup_name(typed, search_registries)
+        if iid is None:
+            raise ImageNotKnown(name_or_id)
+        rec = self.db.get(iid)
+        if rec is None:  # removed in between
+            raise ImageNotKnown(name_or_id)
+        return rec
+
+    def _lookup_name(self, typed: str, search_registries: Sequence[str]) -> str | None:
+        parts = split_name(typed)
+        if parts.digest:
+            try:
+                parse_digest(parts.digest)
+            except InvalidInput:
+                return None
+            rds = self.db.all_repo_digests()
+            wanted = [f"{parts.repo}@{parts.digest}"]
+            if not parts.domain:
+                wanted += [f"localhost/{parts.path}@{parts.digest}"]
+                for reg in search_registries:
+                    wanted.append(f"{reg}/{parts.path}@{parts.digest}")
+                    if reg == "docker.io" and "/" not in parts.path:
+                        wanted.append(f"docker.io/library/{parts.path}@{parts.digest}")
+            by_rd = dict(rds)
+            for w in wanted:
+                if w in by_rd:
+                    return by_rd[w]
+            if not parts.domain:
+                for rd, iid in rds:
+                    rp = split_name(rd)
+                    if rp.digest == parts.digest and short_name_matches(split_name(parts.path), rp.repo):
+                        return iid
+            return None
+        if parts.domain:
+            return None
+        tag = parts.tag or "latest"
+        candidates = [f"localhost/{parts.path}:{tag}"]
+        for reg in search_registries:
+            candidates.append(f"{reg}/{parts.path}:{tag}")
+            if reg == "docker.io" and "/" not in parts.path:
+                candidates.append(f"docker.io/library/{parts.path}:{tag}")
+        for c in candidates:
+            if (iid := self.db.id_by_name(c)) is not None:
+                return iid
+        want = split_name(f"{parts.path}:{tag}")
+        for name, iid in self.db.all_names():
+            if short_name_matches(want, name):
+                return iid
+        return None
+
+    def list_images(self) -> list[ImageRecord]:
+        """All images, most recently pulled first."""
+        return self.db.all()
+
+    def tag_image(self, image_id: str, name: str) -> None:
+        """Give the image ``name`` (a full ``registry/repo:tag``), taking it from any other image."""
+        self.db.tag(self.get_image(image_id).id, name)
+
+    def untag_image(self, image_id: str, name: str) -> None:
+        """Remove ``name`` from the image; ``ImageNotKnown``-style error when it does not carry it."""
+        rec = self.get_image(image_id)
+        if not self.db.untag(rec.id, name):
+            raise ImageNotKnown(f"{name}: tag not known for image {rec.id[:12]}")
+
+    def remove_image(self, image_id: str, force: bool = False, prune: bool = True) -> ImageRecord:
+        """Remove the image record (refused while users exist unless ``force``), then gc its data."""
+        rec = self.db.remove(self.get_image(image_id).id, force=force)
+        if prune:
+            self.gc(wait=2.0)
+        return rec
+
+    def add_image_user(self, image_id: str, user_id: str) -> None:
+        """Mark the image as used by ``user_id`` (a container): ``remove_image`` then needs force."""
+        self.db.add_user(self.get_image(image_id).id, user_id)
+
+    def remove_image_user(self, image_id: str, user_id: str) -> None:
+        self.db.remove_user(image_id.removeprefix("sha256:"), user_id)
+
+    # -- convenience readers --------------------------------------------------------------------
+    def image_config(self, rec: ImageRecord) -> dict:
+        """The image's config JSON (size-capped)."""
+        try:
+            return json.loads(self.get_blob_bytes(rec.config_digest, MAX_CONFIG_SIZE))
+        except ValueError as e:
+            raise StoreError(f"image {rec.id[:12]}: config blob is not valid JSON: {e}") from e
+
+    def image_manifest(self, rec: ImageRecord) -> dict:
+        try:
+            return json.loads(self.get_blob_bytes(rec.manifest_digest, MAX_MANIFEST_SIZE))
+        except ValueError as e:
+            raise StoreError(f"image {rec.id[:12]}: manifest blob is not valid JSON: {e}") from e
+
+    def layer_dirs(self, rec: ImageRecord) -> list[Path]:
+        """The image's layer ``diff`` dirs, base layer first (reverse for overlay's lowerdir order)."""
+        return [self.layer_dir(layer.diff_id) for layer in rec.layers]
