@@ -1,0 +1,631 @@
+"""Image commands: ``images``, ``pull``, ``tag``, ``untag``, ``rmi``, ``history`` and the ``image`` group.
+
+Flags, columns, messages and exit codes follow Podman 4.3 (``podman images`` etc.); the engine
+does the work, this module only parses flags and formats.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from podpy.cli.main import GlobalOptions, LazyGroup
+from podpy.util.errors import EXIT_PODPY, PodpyError, UsageError
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def _human_size(n: int) -> str:
+    from podpy.cli.output import human_size
+
+    return human_size(n)
+
+
+def _ago(t: _dt.datetime | None) -> str:
+    from podpy.cli.output import human_ago
+
+    return human_ago(t)
+
+
+def _go_time(t: _dt.datetime) -> str:
+    from podpy.cli.output import go_time_string
+
+    return go_time_string(t)
+
+
+def parse_duration(value: str | None) -> float | None:
+    """Go durations as podman takes them (``2s``, ``500ms``, ``1m30s``); a bare number is seconds."""
+    if value is None or value == "":
+        return None
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        return float(value)
+    units = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+    total = 0.0
+    pos = 0
+    for m in re.finditer(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", value):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * units[m.group(2)]
+        pos = m.end()
+    if pos != len(value):
+        raise UsageError(f'time: invalid duration "{value}"')
+    return total
+
+
+class _BoolText(click.ParamType):
+    """Podman's ``--flag=false`` booleans (``--tls-verify``, ``--human``)."""
+
+    name = "bool"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> bool:
+        if isinstance(value, bool):
+            return value
+        v = str(value).strip().lower()
+        if v in ("1", "t", "true", "yes", "y", "on"):
+            return True
+        if v in ("0", "f", "false", "no", "n", "off"):
+            return False
+        self.fail(
+            f'invalid argument "{value}": strconv.ParseBool: parsing "{value}": invalid syntax', param, ctx
+        )
+
+
+BOOL = _BoolText()
+
+
+def _opts(ctx: click.Context) -> GlobalOptions:
+    obj = ctx.find_object(GlobalOptions)
+    if obj is None:  # invoked without the root group (tests)
+        from podpy.util.paths import default_paths
+
+        obj = GlobalOptions(paths=default_paths(), log_level="warn", storage_driver=None)
+    return obj
+
+
+# ---------------------------------------------------------------------------------------------
+# images
+
+
+IMAGES_HEADERS = {
+    "Repository": "REPOSITORY",
+    "Tag": "TAG",
+    "ID": "IMAGE ID",
+    "ParentId": "PARENT ID",
+    "RepoTags": "REPO TAGS",
+    "RepoDigests": "REPO DIGESTS",
+    "Created": "CREATED",
+    "CreatedAt": "CREATED AT",
+    "CreatedSince": "CREATED",
+    "CreatedTime": "CREATED AT",
+    "Size": "SIZE",
+    "SharedSize": "SHARED SIZE",
+    "VirtualSize": "VIRTUAL SIZE",
+    "Labels": "LABELS",
+    "Containers": "CONTAINERS",
+    "ReadOnly": "R/O",
+    "Dangling": "DANGLING",
+    "Names": "NAMES",
+    "Digest": "DIGEST",
+    "History": "HISTORY",
+}
+
+
+class ImageRow:
+    """One row of ``podman images`` (its ``imageReporter``): fields and Go-style methods."""
+
+    go_type = "images.imageReporter"
+
+    def __init__(self, s: Any, repository: str, tag: str, no_trunc: bool) -> None:
+        self._s = s
+        self._no_trunc = no_trunc
+        self.Repository = repository
+        self.Tag = tag
+        self.ParentId = ""
+        self.RepoTags = list(s.names)
+        self.RepoDigests = list(s.repo_digests)
+        self.SharedSize = 0
+        self.VirtualSize = s.size
+        self.Labels = s.labels or {}
+        self.Containers = s.containers
+        self.ReadOnly = s.read_only
+        self.Dangling = s.dangling
+        self.Names = list(s.names)
+        self.Digest = s.digest
+
+    def ID(self) -> str:  # noqa: N802 - Go method names are the template fields
+        return "sha256:" + self._s.id if self._no_trunc else self._s.id[:12]
+
+    def Created(self) -> str:  # noqa: N802
+        return _ago(self._s.created)
+
+    def CreatedSince(self) -> str:  # noqa: N802
+        return self.Created()
+
+    def CreatedAt(self) -> str:  # noqa: N802
+        return _go_time(self._s.created)
+
+    def CreatedTime(self) -> str:  # noqa: N802
+        return self.CreatedAt()
+
+    def Size(self) -> str:  # noqa: N802
+        return _human_size(self._s.size)
+
+    def History(self) -> str:  # noqa: N802
+        return ", ".join(self._s.history)
+
+    def to_json(self) -> dict:
+        return self._s.to_json()
+
+
+def image_rows(summaries: Sequence[Any], no_trunc: bool) -> list[ImageRow]:
+    """One row per tagged name (an image without tagged names gets one ``<none>`` row), like podman."""
+    from podpy.engine.images import repo_tag
+
+    rows: list[ImageRow] = []
+    for s in summaries:
+        if s.names:
+            tagged, untagged = [], []
+            for n in s.names:
+                repo, tag = repo_tag(n)
+                (untagged if tag == "<none>" else tagged).append(ImageRow(s, repo, tag, no_trunc))
+            rows.extend(tagged or untagged[:1])
+        else:
+            rows.append(ImageRow(s, "<none>", "<none>", no_trunc))
+    return rows
+
+
+SORT_FIELDS = ("created", "id", "repository", "size", "tag")
+
+
+def _sort_rows(rows: list[ImageRow], key: str) -> list[ImageRow]:
+    if key == "id":
+        return sorted(rows, key=lambda r: r.ID())
+    if key == "repository":
+        return sorted(rows, key=lambda r: r.Repository)
+    if key == "size":
+        return sorted(rows, key=lambda r: r._s.size)
+    if key == "tag":
+        return sorted(rows, key=lambda r: r.Tag)
+    return sorted(rows, key=lambda r: r._s.created, reverse=True)
+
+
+def _images_options(f: Any) -> Any:
+    opts = [
+        click.option(
+            "-a", "--all", "all_", is_flag=True, help="Show all images (default hides intermediate images)"
+        ),
+        click.option(
+            "-f", "--filter", "filters", multiple=True, help="Filter output based on conditions provided"
+        ),
+        click.option(
+            "--format", "fmt", default=None, help="Change the output format to JSON or a Go template"
+        ),
+        click.option("--digests", is_flag=True, help="Show digests"),
+        click.option("-n", "--noheading", is_flag=True, help="Do not print column headings"),
+        click.option("--no-trunc", is_flag=True, help="Do not truncate output"),
+        click.option("-q", "--quiet", is_flag=True, help="Display only image IDs"),
+        click.option(
+            "--sort", default="created", show_default=True, help="Sort by " + ", ".join(SORT_FIELDS)
+        ),
+        click.option("--history", is_flag=True, help="Display the image name history"),
+        click.argument("image", required=False),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def _images(
+    ctx: click.Context,
+    all_: bool,
+    filters: tuple[str, ...],
+    fmt: str | None,
+    digests: bool,
+    noheading: bool,
+    no_trunc: bool,
+    quiet: bool,
+    sort: str,
+    history: bool,
+    image: str | None,
+) -> None:
+    from podpy.cli.template import is_json, render
+    from podpy.engine import images as eng
+
+    if filters and image:
+        raise UsageError("cannot specify an image and a filter(s)")
+    flt = list(filters)
+    if image:
+        flt.append("reference=" + image)
+    if sort not in SORT_FIELDS:
+        raise UsageError(f'"{sort}" is not a valid field for sorting. Choose from: {", ".join(SORT_FIELDS)}')
+    summaries = eng.list_images(_opts(ctx).paths, flt, all_=all_)
+    rows = _sort_rows(image_rows(summaries, no_trunc), sort)
+    out = sys.stdout
+    if fmt is not None and is_json(fmt):
+        from podpy.cli.output import print_json
+
+        print_json([r.to_json() for r in rows])
+        return
+    if quiet:
+        seen: set[str] = set()
+        for r in rows:
+            if r.ID() not in seen:
+                seen.add(r.ID())
+                out.write(r.ID() + "\n")
+        return
+    if fmt is not None:
+        text = render(
+            fmt,
+            rows,
+            name="images",
+            headers=IMAGES_HEADERS,
+            noheading=noheading or not fmt.startswith("table"),
+        )
+    else:
+        cols = [
+            "{{if .Repository}}{{.Repository}}{{else}}<none>{{end}}",
+            "{{if .Tag}}{{.Tag}}{{else}}<none>{{end}}",
+        ]
+        if digests:
+            cols.append("{{.Digest}}")
+        cols += ["{{.ID}}", "{{.Created}}", "{{.Size}}"]
+        if history:
+            cols.append("{{if .History}}{{.History}}{{else}}<none>{{end}}")
+        default = "{{range . }}" + "\t".join(cols) + "\n{{end -}}"
+        text = render(default, rows, name="images", headers=IMAGES_HEADERS, user=False, noheading=noheading)
+    out.write(text)
+
+
+@click.command("images", context_settings={"help_option_names": ["-h", "--help"]})
+@_images_options
+@click.pass_context
+def images_cmd(ctx: click.Context, **kw: Any) -> None:
+    """List images in local storage."""
+    _images(ctx, **kw)
+
+
+@click.command("list", context_settings={"help_option_names": ["-h", "--help"]})
+@_images_options
+@click.pass_context
+def image_list_cmd(ctx: click.Context, **kw: Any) -> None:
+    """List images in local storage."""
+    _images(ctx, **kw)
+
+
+# ---------------------------------------------------------------------------------------------
+# pull
+
+
+@click.command("pull", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-a", "--all-tags", is_flag=True, help="All tagged images in the repository will be pulled")
+@click.option(
+    "--arch", default=None, help="Use ARCH instead of the architecture of the machine for choosing images"
+)
+@click.option("--os", "os_", default=None, help="Use OS instead of the running OS for choosing images")
+@click.option("--variant", default=None, help="Use VARIANT instead of the running architecture variant")
+@click.option(
+    "--platform", default=None, help="Specify the platform for selecting the image (os/arch[/variant])"
+)
+@click.option("--authfile", default=None, help="Path of the authentication file")
+@click.option(
+    "--creds", default=None, help="Credentials (USERNAME:PASSWORD) to use for authenticating to a registry"
+)
+@click.option(
+    "--tls-verify",
+    type=BOOL,
+    default=None,
+    is_flag=False,
+    flag_value="true",
+    help="Require HTTPS and verify certificates when contacting registries",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Suppress output information when pulling images")
+@click.option(
+    "--retry", type=int, default=None, help="Number of times to retry in case of failure when performing pull"
+)
+@click.option("--retry-delay", default=None, help="Delay between retries in case of pull failures")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_context
+def pull_cmd(
+    ctx: click.Context,
+    all_tags: bool,
+    arch: str | None,
+    os_: str | None,
+    variant: str | None,
+    platform: str | None,
+    authfile: str | None,
+    creds: str | None,
+    tls_verify: bool | None,
+    quiet: bool,
+    retry: int | None,
+    retry_delay: str | None,
+    names: tuple[str, ...],
+) -> None:
+    """Pull an image from a registry."""
+    from podpy.cli.output import pull_reporter
+    from podpy.engine.images import pull
+    from podpy.spec.platform import platform_from_flags
+
+    if retry is not None and retry < 0:
+        raise UsageError("--retry must not be negative")
+    plat = platform_from_flags(platform, os_, arch, variant)
+    delay = parse_duration(retry_delay)
+    paths = _opts(ctx).paths
+    for name in names:
+        reporter = pull_reporter(quiet)
+        ids = pull(
+            paths,
+            name,
+            platform=plat,
+            tls_verify=tls_verify,
+            authfile=authfile,
+            creds=creds,
+            retry=retry,
+            retry_delay=delay,
+            all_tags=all_tags,
+            progress=reporter,
+        )
+        for i in ids:
+            click.echo(i)
+
+
+# ---------------------------------------------------------------------------------------------
+# tag, untag
+
+
+@click.command("tag", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("args", nargs=-1)
+@click.pass_context
+def tag_cmd(ctx: click.Context, args: tuple[str, ...]) -> None:
+    """Add an additional name to a local image."""
+    from podpy.engine.images import tag
+
+    if len(args) < 2:
+        raise UsageError(f"requires at least 2 arg(s), only received {len(args)}")
+    tag(_opts(ctx).paths, args[0], args[1:])
+
+
+@click.command("untag", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("args", nargs=-1)
+@click.pass_context
+def untag_cmd(ctx: click.Context, args: tuple[str, ...]) -> None:
+    """Remove names from a local image."""
+    from podpy.engine.images import untag
+
+    if not args:
+        raise UsageError("requires at least 1 arg(s), only received 0")
+    untag(_opts(ctx).paths, args[0], args[1:])
+
+
+# ---------------------------------------------------------------------------------------------
+# rmi, prune, exists
+
+
+def _rmi(ctx: click.Context, images: tuple[str, ...], force: bool, all_: bool, ignore: bool) -> None:
+    from podpy.engine.images import EXIT_NO_SUCH_IMAGE, remove
+
+    rep = remove(_opts(ctx).paths, list(images), force=force, all_=all_)
+    for n in rep.untagged:
+        click.echo(f"Untagged: {n}")
+    for i in rep.deleted:
+        click.echo(f"Deleted: {i}")
+    errors = rep.errors
+    code = rep.exit_code
+    if ignore:
+        errors = [
+            e for e in errors if e.exit_code != EXIT_NO_SUCH_IMAGE and "image not known" not in e.message
+        ]
+        if not errors:
+            code = 0
+    if errors:
+        for e in errors[:-1]:
+            click.echo(f"Error: {e.message}", err=True)
+        raise PodpyError(errors[-1].message, exit_code=code or EXIT_PODPY)
+
+
+def _rmi_options(f: Any) -> Any:
+    for o in reversed(
+        [
+            click.option("-a", "--all", "all_", is_flag=True, help="Remove all images"),
+            click.option("-f", "--force", is_flag=True, help="Force Removal of the image"),
+            click.option(
+                "-i", "--ignore", is_flag=True, help="Ignore errors if a specified image does not exist"
+            ),
+            click.argument("images", nargs=-1),
+        ]
+    ):
+        f = o(f)
+    return f
+
+
+@click.command("rmi", context_settings={"help_option_names": ["-h", "--help"]})
+@_rmi_options
+@click.pass_context
+def rmi_cmd(ctx: click.Context, images: tuple[str, ...], all_: bool, force: bool, ignore: bool) -> None:
+    """Remove one or more images from local storage."""
+    _rmi(ctx, images, force, all_, ignore)
+
+
+@click.command("rm", context_settings={"help_option_names": ["-h", "--help"]})
+@_rmi_options
+@click.pass_context
+def image_rm_cmd(ctx: click.Context, images: tuple[str, ...], all_: bool, force: bool, ignore: bool) -> None:
+    """Remove one or more images from local storage."""
+    _rmi(ctx, images, force, all_, ignore)
+
+
+@click.command("prune", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-a",
+    "--all",
+    "all_",
+    is_flag=True,
+    help="Remove all images not in use by containers, not just dangling ones",
+)
+@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation")
+@click.option("--filter", "filters", multiple=True, help="Provide filter values (e.g. 'label=<key>=<value>')")
+@click.pass_context
+def image_prune_cmd(ctx: click.Context, all_: bool, force: bool, filters: tuple[str, ...]) -> None:
+    """Remove unused images."""
+    from podpy.engine.images import prune
+
+    if not force:
+        what = (
+            "all images without at least one container associated with them"
+            if all_
+            else "all dangling images"
+        )
+        click.echo(
+            f"WARNING! This command removes {what}.\nAre you sure you want to continue? [y/N] ", nl=False
+        )
+        answer = sys.stdin.readline().strip().lower()
+        if answer not in ("y", "yes"):
+            return
+    for i in prune(_opts(ctx).paths, all_=all_, filters=list(filters)):
+        click.echo(i)
+
+
+@click.command("exists", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("image")
+@click.pass_context
+def image_exists_cmd(ctx: click.Context, image: str) -> None:
+    """Check if an image exists in local storage (exit 0 if it does, 1 if not)."""
+    from podpy.engine.images import exists
+
+    if not exists(_opts(ctx).paths, image):
+        ctx.exit(1)
+
+
+# ---------------------------------------------------------------------------------------------
+# history
+
+HISTORY_HEADERS = {
+    "ID": "ID",
+    "Created": "CREATED",
+    "CreatedAt": "CREATED AT",
+    "CreatedSince": "CREATED",
+    "CreatedBy": "CREATED BY",
+    "Size": "SIZE",
+    "Comment": "COMMENT",
+    "Tags": "TAGS",
+}
+
+
+class HistoryRowView:
+    go_type = "images.historyReporter"
+
+    def __init__(self, row: Any, no_trunc: bool, human: bool) -> None:
+        self._r = row
+        self._no_trunc = no_trunc
+        self._human = human
+        self.Comment = row.comment
+        self.Tags = list(row.tags)
+
+    def ID(self) -> str:  # noqa: N802
+        i = self._r.id
+        return i if self._no_trunc or len(i) < 12 else i[:12]
+
+    def Created(self) -> str:  # noqa: N802
+        if self._human:
+            return _ago(self._r.created)
+        from podpy.engine.images import rfc3339
+
+        return rfc3339(self._r.created, nano=False)
+
+    def CreatedSince(self) -> str:  # noqa: N802
+        return self.Created()
+
+    def CreatedAt(self) -> str:  # noqa: N802
+        from podpy.engine.images import rfc3339
+
+        return rfc3339(self._r.created, nano=False)
+
+    def CreatedBy(self) -> str:  # noqa: N802
+        s = self._r.created_by
+        if not self._no_trunc and len(s) > 45:
+            s = s[:42] + "..."
+        return s
+
+    def Size(self) -> str:  # noqa: N802
+        return _human_size(self._r.size)
+
+
+@click.command("history", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--format", "fmt", default=None, help="Change the output to JSON or a Go template")
+@click.option(
+    "-H",
+    "--human",
+    type=BOOL,
+    default=True,
+    is_flag=False,
+    flag_value="true",
+    help="Display sizes and dates in human readable format",
+)
+@click.option("--no-trunc", "--notruncate", "no_trunc", is_flag=True, help="Do not truncate the output")
+@click.option("-q", "--quiet", is_flag=True, help="Display the numeric IDs only")
+@click.argument("image")
+@click.pass_context
+def history_cmd(
+    ctx: click.Context, fmt: str | None, human: bool, no_trunc: bool, quiet: bool, image: str
+) -> None:
+    """Show history of a specified image."""
+    from podpy.cli.template import go_json, is_json, render
+    from podpy.engine.images import history
+
+    rows = history(_opts(ctx).paths, image)
+    views = [HistoryRowView(r, no_trunc, human) for r in rows]
+    if fmt is not None and is_json(fmt):
+        click.echo(go_json([r.to_json() for r in rows], escape_html=True))
+        return
+    if quiet:
+        for v in views:
+            click.echo(v.ID())
+        return
+    if fmt is not None:
+        sys.stdout.write(
+            render(fmt, views, name="history", headers=HISTORY_HEADERS, noheading=not fmt.startswith("table"))
+        )
+        return
+    default = "{{range .}}{{.ID}}\t{{.Created}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}\n{{end -}}"
+    sys.stdout.write(render(default, views, name="history", headers=HISTORY_HEADERS, user=False))
+
+
+# ---------------------------------------------------------------------------------------------
+# the ``image`` group
+
+_TRANSFER = {
+    "save": ("podpy.cli.transfer", "save_cmd", "Save image(s) to an archive"),
+    "load": ("podpy.cli.transfer", "load_cmd", "Load image(s) from a tar archive"),
+    "import": ("podpy.cli.transfer", "import_cmd", "Import a tarball to create a filesystem image"),
+    "push": ("podpy.cli.transfer", "push_cmd", "Push an image to a specified destination"),
+}
+
+
+@click.group(
+    "image", cls=LazyGroup, commands_table=_TRANSFER, context_settings={"help_option_names": ["-h", "--help"]}
+)
+def image() -> None:
+    """Manage images."""
+
+
+def _inspect_sub() -> click.Command:
+    from podpy.cli.inspect import image_inspect_cmd
+
+    return image_inspect_cmd
+
+
+image.add_command(image_list_cmd, "list")
+image.add_command(image_list_cmd, "ls")
+image.add_command(pull_cmd, "pull")
+image.add_command(tag_cmd, "tag")
+image.add_command(untag_cmd, "untag")
+image.add_command(image_rm_cmd, "rm")
+image.add_command(image_prune_cmd, "prune")
+image.add_command(image_exists_cmd, "exists")
+image.add_command(history_cmd, "history")
+image.add_command(_inspect_sub(), "inspect")

@@ -1,0 +1,140 @@
+"""``inspect`` and ``image inspect``: Podman's JSON documents, or a ``--format`` template per object.
+
+Only images exist so far; ``--type container`` answers "no such container" until the container
+engine provides a lookup (``CONTAINER_INSPECTORS``).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from podpy.util.errors import NotFoundError, PodpyError, UsageError
+
+# Later issues register lookups here: type -> fn(paths, name) -> inspect dict (raises NotFoundError).
+CONTAINER_INSPECTORS: dict[str, Callable[[Any, str], dict]] = {}
+
+_CONFIG_DEFAULTS: dict[str, Any] = {
+    "User": "",
+    "ExposedPorts": {},
+    "Env": [],
+    "Entrypoint": [],
+    "Cmd": [],
+    "Volumes": {},
+    "WorkingDir": "",
+    "Labels": {},
+    "StopSignal": "",
+    "ArgsEscaped": False,
+}
+
+
+def template_view(doc: dict) -> Any:
+    """The inspect document as Go structs for templates: unknown fields are errors, like podman."""
+    from podpy.cli.template import Record
+
+    top = Record(doc, go_type="interface {}")
+    if isinstance(doc.get("Config"), dict):
+        cfg = dict(_CONFIG_DEFAULTS)
+        cfg.update(doc["Config"])
+        for k in ("ExposedPorts", "Volumes"):  # map[string]struct{}: values print as {}
+            cfg[k] = {p: Record({}, go_type="struct {}") for p in cfg.get(k) or {}}
+        top["Config"] = Record(cfg, go_type="*v1.ImageConfig")
+    return top
+
+
+def _write_json(docs: list[dict]) -> None:
+    from podpy.cli.template import go_json
+
+    sys.stdout.write(go_json(docs, indent=5) + "\n")
+
+
+def run_inspect(ctx: click.Context, names: tuple[str, ...], type_: str, fmt: str | None, size: bool) -> None:
+    from podpy.cli.image import _opts
+    from podpy.cli.template import is_json, render
+    from podpy.engine.images import inspect_record, lookup, open_store
+
+    if type_ not in ("image", "container", "all", "pod", "network", "volume"):
+        raise UsageError(f"invalid type {type_!r}: must be image, container, pod, network, volume or all")
+    if not names:
+        raise UsageError("inspect requires at least one argument")
+    paths = _opts(ctx).paths
+    store = open_store(paths) if type_ in ("image", "all") else None
+    docs: list[dict] = []
+    errors: list[str] = []
+    for n in names:
+        doc = None
+        if type_ in ("container", "all") and "container" in CONTAINER_INSPECTORS:
+            try:
+                doc = CONTAINER_INSPECTORS["container"](paths, n)
+            except NotFoundError:
+                doc = None
+        if doc is None and store is not None:
+            try:
+                doc = inspect_record(store, lookup(store, n))
+            except NotFoundError as e:
+                if type_ == "image":
+                    errors.append(e.message)
+                    continue
+        if doc is None:
+            if type_ == "container":
+                errors.append(f"no such container {n}")
+            elif type_ in ("image",):
+                errors.append(f"{n}: image not known")
+            else:
+                errors.append(f'no such object: "{n}"')
+            continue
+        docs.append(doc)
+    if fmt is None or is_json(fmt):
+        _write_json(docs)
+    else:
+        try:
+            sys.stdout.write(render(fmt, [template_view(d) for d in docs], name="inspect"))
+        except PodpyError as e:
+            raise PodpyError(f"inspecting object: printing inspect output: {e.message}") from None
+    if errors:
+        for e in errors[:-1]:
+            click.echo(f"Error: inspecting object: {e}", err=True)
+        raise PodpyError(f"inspecting object: {errors[-1]}")
+
+
+def _inspect_options(f: Any) -> Any:
+    for o in reversed(
+        [
+            click.option(
+                "-f", "--format", "fmt", default=None, help="Format the output to a Go template or json"
+            ),
+            click.option("-s", "--size", is_flag=True, help="Display total file size"),
+            click.argument("names", nargs=-1),
+        ]
+    ):
+        f = o(f)
+    return f
+
+
+@click.command("inspect", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-t", "--type", "type_", default="all", help="Specify inspect-object type (image, container, all)"
+)
+@click.option(
+    "-l", "--latest", is_flag=True, hidden=True, help="Act on the latest container podpy is aware of"
+)
+@_inspect_options
+@click.pass_context
+def inspect_cmd(
+    ctx: click.Context, type_: str, latest: bool, fmt: str | None, size: bool, names: tuple[str, ...]
+) -> None:
+    """Display the configuration of object denoted by ID."""
+    if latest:
+        raise UsageError("--latest is not supported yet: name the container")
+    run_inspect(ctx, names, type_, fmt, size)
+
+
+@click.command("inspect", context_settings={"help_option_names": ["-h", "--help"]})
+@_inspect_options
+@click.pass_context
+def image_inspect_cmd(ctx: click.Context, fmt: str | None, size: bool, names: tuple[str, ...]) -> None:
+    """Display the configuration of an image."""
+    run_inspect(ctx, names, "image", fmt, size)
