@@ -1,0 +1,87 @@
+"""Flag parsing into ContainerSpec: Podman's spellings, clear errors for what is refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from podpy.spec.container import (
+    ContainerSpec,
+    Mount,
+    normalize_cap,
+    parse_env,
+    parse_mount,
+    parse_tmpfs,
+    parse_ulimit,
+    parse_volume,
+)
+from podpy.util.errors import UsageError
+
+
+def test_caps() -> None:
+    assert normalize_cap("net_raw") == "CAP_NET_RAW"
+    assert normalize_cap("CAP_SYS_ADMIN") == "CAP_SYS_ADMIN"
+    assert normalize_cap("all") == "ALL"
+    with pytest.raises(UsageError, match="unknown capability"):
+        normalize_cap("bogus")
+
+
+def test_env() -> None:
+    assert parse_env(["A=1", "B=", "C=x=y"]) == {"A": "1", "B": "", "C": "x=y"}
+    assert parse_env(["HOME", "UNSET_X"], {"HOME": "/h"}) == {"HOME": "/h"}
+    with pytest.raises(UsageError):
+        parse_env(["=v"])
+
+
+def test_ulimit() -> None:
+    u = parse_ulimit("nofile=100:200")
+    assert (u.type, u.soft, u.hard) == ("RLIMIT_NOFILE", 100, 200)
+    assert parse_ulimit("core=-1").hard == 2**64 - 1
+    for bad in ("nofile", "bogus=1", "nofile=a", "nofile=3:2"):
+        with pytest.raises(UsageError):
+            parse_ulimit(bad)
+
+
+def test_volume() -> None:
+    assert parse_volume("/tmp:/mnt:ro") == Mount("bind", "/mnt", "/tmp", ("ro", "rprivate", "rbind"))
+    assert parse_volume("/a:/b:Z").options == ("rprivate", "rbind")
+    with pytest.raises(UsageError, match="relative host paths"):
+        parse_volume("./x:/y")
+    with pytest.raises(UsageError, match="named volumes"):
+        parse_volume("vol:/y")
+    with pytest.raises(UsageError, match="absolute"):
+        parse_volume("/a:rel")
+    with pytest.raises(UsageError, match="invalid volume option"):
+        parse_volume("/a:/b:bogus")
+
+
+def test_tmpfs_and_mount() -> None:
+    assert parse_tmpfs("/t").options == ("rw", "rprivate", "nosuid", "nodev", "tmpcopyup")
+    assert parse_tmpfs("/t:size=1m").options == ("size=1m",)
+    m = parse_mount("type=bind,source=/src,destination=/d,ro")
+    assert m == Mount("bind", "/d", "/src", ("ro", "rprivate", "rbind"))
+    assert parse_mount("type=tmpfs,dst=/x,tmpfs-size=1m").options[-1] == "size=1m"
+    with pytest.raises(UsageError, match="type must be"):
+        parse_mount("type=volume,src=v,dst=/x")
+    with pytest.raises(UsageError, match="unsupported option"):
+        parse_mount("type=bind,src=/a,dst=/x,bogus=1")
+
+
+def test_validate() -> None:
+    with pytest.raises(UsageError, match="network mode"):
+        ContainerSpec(image="x", network="slirp").validate()
+    with pytest.raises(UsageError, match="absolute"):
+        ContainerSpec(image="x", workdir="rel").validate()
+    with pytest.raises(UsageError, match="duplicate"):
+        ContainerSpec(image="x", mounts=[parse_tmpfs("/a"), parse_tmpfs("/a")]).validate()
+
+
+def test_size() -> None:
+    from podpy.spec.container import parse_size
+
+    assert parse_size("64m", "--shm-size") == 64 * 1024 * 1024
+    assert (
+        parse_size("1g", "x") == 1 << 30 and parse_size("512", "x") == 512 and parse_size("2kb", "x") == 2048
+    )
+    for bad in ("", "0", "-1m", "1t", "m"):
+        with pytest.raises(UsageError):
+            parse_size(bad, "--shm-size")
