@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "inspect": ("podpy.cli.inspect", "inspect_cmd", "Display the configuration of object denoted by ID"),
     "login": ("podpy.cli.login", "login_cmd", "Log in to a container registry"),
     "logout": ("podpy.cli.login", "logout_cmd", "Log out of a container registry"),
+    "run": ("podpy.cli.container", "run_cmd", "Run a command in a new container"),
     "unshare": ("podpy.cli.unshare", "unshare_cmd", "Run a command in a modified user namespace"),
 }
 

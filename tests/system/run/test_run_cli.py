@@ -12,11 +12,6 @@ from typing import Any
 
 import pytest
 
-from podpy.cli.main import COMMANDS
-
-pytestmark = pytest.mark.xfail(
-    "run" not in COMMANDS, reason="`run` is not registered in podpy.cli.main.COMMANDS yet", strict=True
-)
 IMG = "127.0.0.1:5000/busybox:latest"
 
 
