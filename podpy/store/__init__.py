@@ -41,9 +41,10 @@ layers and ``gc()`` must run inside that namespace.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: importing typing costs the ``images`` path time
 if TYPE_CHECKING:
+    from typing import Any
+
     from podpy.store.images import ImageRecord, LayerRecord
     from podpy.store.layers import LayerInfo
     from podpy.store.store import Store

@@ -8,12 +8,15 @@ variable is unset (e.g. under ``su``), as Podman falls back to a private /tmp di
 
 from __future__ import annotations
 
-import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+
+def _debug(msg: str, *args: object) -> None:
+    """Log lazily: ``logging`` costs start-up time on every command, and this runs on every command."""
+    import logging
+
+    logging.getLogger(__name__).debug(msg, *args)
 
 
 def home() -> Path:
@@ -43,11 +46,11 @@ def xdg_runtime_dir() -> Path:
             st = p.stat()
             if st.st_uid in (uid, os.getuid()):
                 return p
-            log.debug("XDG_RUNTIME_DIR=%s is not owned by uid %d; using a private dir in /tmp", value, uid)
+            _debug("XDG_RUNTIME_DIR=%s is not owned by uid %d; using a private dir in /tmp", value, uid)
         except OSError:
-            log.debug("XDG_RUNTIME_DIR=%s does not exist; using a private dir in /tmp", value)
+            _debug("XDG_RUNTIME_DIR=%s does not exist; using a private dir in /tmp", value)
     else:
-        log.debug("XDG_RUNTIME_DIR is unset; using a private dir in /tmp")
+        _debug("XDG_RUNTIME_DIR is unset; using a private dir in /tmp")
     p = Path(f"/tmp/podpy-run-{uid}")
     try:
         p.mkdir(mode=0o700, exist_ok=True)
@@ -56,12 +59,28 @@ def xdg_runtime_dir() -> Path:
     return p
 
 
-@dataclass(frozen=True)
 class Paths:
-    """The directories of one podpy invocation."""
+    """The directories of one podpy invocation (a plain class: ``dataclasses`` is slow to import)."""
 
-    root: Path  # persistent data: store, containers, volumes
-    runroot: Path  # runtime state: pause pid, locks, sockets
+    __slots__ = ("root", "runroot")
+
+    def __init__(self, root: Path, runroot: Path) -> None:
+        self.root = root  # persistent data: store, containers, volumes
+        self.runroot = runroot  # runtime state: pause pid, locks, sockets
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if hasattr(self, name):
+            raise AttributeError(f"Paths is immutable: cannot set {name}")
+        object.__setattr__(self, name, value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Paths) and (self.root, self.runroot) == (other.root, other.runroot)
+
+    def __hash__(self) -> int:
+        return hash((self.root, self.runroot))
+
+    def __repr__(self) -> str:
+        return f"Paths(root={self.root!r}, runroot={self.runroot!r})"
 
     @property
     def storage(self) -> Path:
