@@ -1,15 +1,19 @@
 """A container's root filesystem: the image layers stacked under a per-container writable layer.
 
-Drivers, tried in this order unless one is asked for:
+Drivers (``mount_rootfs(..., driver=...)``; ``podpy.engine.storage_conf.choose`` picks one):
 
+* ``None`` (automatic, nothing configured): ``overlay``, then ``fuse-overlayfs``, then ``vfs``.
 * ``overlay``: kernel overlayfs mounted inside podpy's user namespace, with ``userxattr`` (layers
-  are stored in overlay form: 0/0 char-device whiteouts, ``user.overlay.opaque`` dirs).
-* ``fuse-overlayfs``: the same layout through FUSE, when the kernel refuses overlay.
-* ``vfs``: a private copy of all layers with whiteouts applied — slow, works everywhere.
+  are stored in overlay form: 0/0 char-device whiteouts, ``user.overlay.opaque`` dirs); when the
+  kernel refuses it, fuse-overlayfs on the same dirs (Podman does the same).
+* ``fuse-overlayfs``: only fuse-overlayfs (``mount_program`` names the binary; default from PATH).
+* ``vfs``: a private copy of all layers with whiteouts applied (hard links kept) — slow, works
+  everywhere. Made once per container: a second mount of the same container reuses the copy,
+  which *is* the container's filesystem.
 
-The driver used is returned in :class:`RootfsMount` so callers can report it. Must run inside
-podpy's user + mount namespace (the mount then lives in that namespace, shared by all podpy
-processes that join it).
+The driver used is returned in :class:`RootfsMount` (and recorded in ``CONTAINER_DIR/driver``)
+so callers can report it and unmount correctly. Must run inside podpy's user + mount namespace
+(the mount then lives in that namespace, shared by all podpy processes that join it).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from podpy.util.errors import StoreError
 log = logging.getLogger(__name__)
 
 DRIVERS = ("overlay", "fuse-overlayfs", "vfs")
+FUSE_PROGRAM = "fuse-overlayfs"
 _OPAQUE_XATTRS = ("user.overlay.opaque", "trusted.overlay.opaque")
 _MAX_OPTS = 4000  # mount(2) data is one page
 
@@ -86,19 +91,33 @@ def _mount_overlay(lowers: list[Path], upper: Path, work: Path, merged: Path) ->
         os.close(cwd)
 
 
-def _mount_fuse(lowers: list[Path], upper: Path, work: Path, merged: Path) -> None:
-    exe = shutil.which("fuse-overlayfs")
+def _mount_fuse(
+    lowers: list[Path], upper: Path, work: Path, merged: Path, program: str | None = None
+) -> None:
+    exe = program or shutil.which(FUSE_PROGRAM)
     if not exe:
         raise OSError(errno.ENOENT, "fuse-overlayfs is not installed")
     opts = _overlay_opts(lowers, upper, work, None).replace(",userxattr", "")
     r = subprocess.run([exe, "-o", opts, str(merged)], capture_output=True, text=True, timeout=30)
     if r.returncode != 0:
-        raise OSError(errno.EIO, f"fuse-overlayfs: {r.stderr.strip() or r.returncode}")
+        detail = " ".join(r.stderr.split()) or f"exit status {r.returncode}"
+        if "/dev/fuse" in detail:
+            detail += " (/dev/fuse must be readable and writable by the user: chmod 666 /dev/fuse as root)"
+        raise OSError(errno.EIO, f"{os.path.basename(exe)}: {detail}")
 
 
 def _vfs_copy(lowers: list[Path], merged: Path) -> None:
+    """Copy the layers into ``merged`` under a ``.partial`` marker, so a crash mid-copy is redone."""
+    marker = merged.parent / "vfs.partial"
+    if not marker.exists() and any(merged.iterdir()):
+        log.debug("vfs rootfs %s exists: reusing it", merged)
+        return
+    marker.touch()
+    for child in list(merged.iterdir()):
+        _remove(child)
     for layer in lowers:
-        _apply_layer(layer, merged)
+        _apply_layer(layer, merged, {})
+    marker.unlink()
 
 
 def _is_whiteout(st: os.stat_result) -> bool:
@@ -121,8 +140,12 @@ def _remove(p: Path) -> None:
             p.unlink()
 
 
-def _apply_layer(src: Path, dst: Path) -> None:
-    """Copy one overlay-form layer onto ``dst``: whiteouts delete, opaque dirs replace."""
+def _apply_layer(src: Path, dst: Path, links: dict[tuple[int, int], Path]) -> None:
+    """Copy one overlay-form layer onto ``dst``: whiteouts delete, opaque dirs replace.
+
+    ``links`` maps (dev, inode) of multiply-linked files of this layer to their first copy, so
+    hard links stay hard links (a copy per name would waste space and change semantics).
+    """
     for entry in os.scandir(src):
         s = Path(entry.path)
         d = dst / entry.name
@@ -136,35 +159,74 @@ def _apply_layer(src: Path, dst: Path) -> None:
             if _is_opaque(s):
                 _remove(d)
             d.mkdir(exist_ok=True)
-            _apply_layer(s, d)
-            os.chmod(d, stat.S_IMODE(st.st_mode))
+            _apply_layer(s, d, links)
         else:
             _remove(d)
             if stat.S_ISLNK(st.st_mode):
                 os.symlink(os.readlink(s), d)
             elif stat.S_ISREG(st.st_mode):
+                first = links.get((st.st_dev, st.st_ino)) if st.st_nlink > 1 else None
+                if first is not None:
+                    os.link(first, d)
+                    continue
                 shutil.copy2(s, d, follow_symlinks=False)
+                if st.st_nlink > 1:
+                    links[(st.st_dev, st.st_ino)] = d
             elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) or stat.S_ISFIFO(st.st_mode):
                 os.mknod(d, st.st_mode, st.st_rdev)
             else:
                 continue
         with contextlib.suppress(OSError):
             os.chown(d, st.st_uid, st.st_gid, follow_symlinks=False)
+        if not stat.S_ISLNK(st.st_mode):
+            os.chmod(d, stat.S_IMODE(st.st_mode))  # after chown, which clears setuid/setgid bits
 
 
-def mount_rootfs(layer_dirs: list[Path], container_dir: Path, driver: str | None = None) -> RootfsMount:
-    """Mount (or copy) the rootfs for a container; ``layer_dirs`` are base layer first."""
+def _recorded_driver(container_dir: Path) -> str | None:
+    try:
+        d = json.loads((container_dir / "driver").read_text()).get("driver")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return d if d in DRIVERS else None
+
+
+def _order(driver: str | None, mount_program: str | None) -> list[str]:
+    if driver is None:
+        return ["fuse-overlayfs"] if mount_program else list(DRIVERS)
+    if driver == "overlay":
+        return ["fuse-overlayfs"] if mount_program else ["overlay", "fuse-overlayfs"]
+    return [driver]
+
+
+def mount_rootfs(
+    layer_dirs: list[Path],
+    container_dir: Path,
+    driver: str | None = None,
+    mount_program: str | None = None,
+) -> RootfsMount:
+    """Mount (or copy) the rootfs for a container; ``layer_dirs`` are base layer first.
+
+    ``driver``: None (automatic), "overlay", "fuse-overlayfs" or "vfs" (see the module doc);
+    ``mount_program``: the fuse-overlayfs binary (storage.conf's ``mount_program``).
+    A container whose rootfs was made by vfs keeps vfs (its files live only in that copy).
+    """
     if driver is not None and driver not in DRIVERS:
         raise StoreError(f"unknown storage driver {driver!r}: use one of {', '.join(DRIVERS)}")
+    recorded = _recorded_driver(container_dir)
+    if recorded == "vfs" and driver not in (None, "vfs"):
+        raise StoreError(
+            f"the container in {container_dir} was created with the vfs storage driver: "
+            "use --storage-driver vfs for it, or remove it"
+        )
     lowers, upper, work, merged = _prepare(layer_dirs, container_dir)
-    order = [driver] if driver else list(DRIVERS)
+    order = ["vfs"] if recorded == "vfs" else _order(driver, mount_program)
     errors: list[str] = []
     for d in order:
         try:
             if d == "overlay":
                 _mount_overlay(lowers, upper, work, merged)
             elif d == "fuse-overlayfs":
-                _mount_fuse(lowers, upper, work, merged)
+                _mount_fuse(lowers, upper, work, merged, mount_program)
             else:
                 _vfs_copy(lowers, merged)
         except OSError as e:
@@ -173,7 +235,8 @@ def mount_rootfs(layer_dirs: list[Path], container_dir: Path, driver: str | None
             continue
         if errors:
             log.info("rootfs: using %s (%s)", d, "; ".join(errors))
-        (container_dir / "driver").write_text(json.dumps({"driver": d}))
+        if recorded != d:
+            (container_dir / "driver").write_text(json.dumps({"driver": d}))
         return RootfsMount(merged, d, container_dir)
     raise StoreError(f"cannot mount the container rootfs: {'; '.join(errors)}")
 

@@ -100,6 +100,8 @@ step_tun() {
     mkdir -p /dev/net && mknod /dev/net/tun c 10 200
   fi
   chmod 666 /dev/net/tun
+  # fuse-overlayfs (the rootfs fallback when kernel overlay is not usable) needs /dev/fuse for users.
+  if [[ -e /dev/fuse ]]; then chmod 666 /dev/fuse; fi
 }
 
 step_venv() {
