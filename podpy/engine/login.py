@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from podpy.util.errors import AuthError, UsageError
+from podpy.util.errors import AuthError, RegistryError, UsageError
 
 
 def normalize_registry(value: str) -> str:
@@ -56,6 +56,8 @@ def verify(registry: str, username: str, password: str, tls_verify: bool | None)
             if "invalid" not in e.message:
                 raise
             raise AuthError(f'logging into "{reg}": invalid username/password') from None
+        except RegistryError as e:
+            raise type(e)(f'authenticating creds for "{reg}": {e.message}', e.exit_code) from None
 
 
 def login(registry: str, username: str, password: str, authfile: str | None, tls_verify: bool | None) -> Path:

@@ -6,6 +6,9 @@ manifest/platform/config, then for every layer the store lacks: download into a 
 (thread pool), commit it, and unpack it right away while the other downloads continue. The image
 record is written last, so a pull killed at any instant leaves no visible partial image; what it
 did download or unpack is reused by the next pull (or removed by gc).
+
+``--retry N`` repeats the whole operation (as podman does) after a transient failure (the registry
+unreachable, a 5xx, a dropped connection); blobs already downloaded stay and are not fetched again.
 """
 
 from __future__ import annotations
@@ -14,21 +17,28 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from podpy.spec.platform import Platform, host_platform
-from podpy.util.errors import InvalidInput, PodpyError, RegistryError, StoreError, UsageError
+from podpy.util.errors import AuthError, InvalidInput, PodpyError, RegistryError, StoreError, UsageError
 from podpy.util.paths import Paths
 
 if TYPE_CHECKING:
+    from podpy.registry.client import RegistryClient
+    from podpy.registry.config import RegistriesConf
+    from podpy.registry.resolve import ResolvedImage
+    from podpy.spec.reference import ImageReference
     from podpy.store.store import Store
 
 log = logging.getLogger(__name__)
 
 MAX_PARALLEL_DOWNLOADS = 6
+DEFAULT_RETRY = 3
+MAX_RETRY_DELAY = 30.0
 
 
 class PullProgress:
@@ -49,77 +59,6 @@ class PullProgress:
     def close(self) -> None: ...
 
 
-def _get(obj: Any, *names: str, default: Any = None) -> Any:
-    """Read a field from a dataclass-like object or a dict (descriptors come in both shapes)."""
-    for n in names:
-        if isinstance(obj, dict):
-            if n in obj:
-                return obj[n]
-        elif hasattr(obj, n):
-            return getattr(obj, n)
-    return default
-
-
-def _ref_str(ref: Any) -> str:
-    return str(ref)
-
-
-def _ref_repo(ref: Any) -> str:
-    """``registry/path`` of a reference (no tag, no digest)."""
-    for attr in ("repository", "repo", "name"):
-        v = _get(ref, attr)
-        first = v.split("/")[0] if isinstance(v, str) else ""
-        if isinstance(v, str) and "/" in v and ("." in first or ":" in first or first == "localhost"):
-            return v
-    domain = _get(ref, "domain", "registry", default="")
-    path = _get(ref, "path", default="")
-    if domain and path:
-        return f"{domain}/{path}"
-    s = str(ref).split("@", 1)[0]
-    last = s.rsplit("/", 1)
-    if len(last) == 2 and ":" in last[1]:
-        s = s[: s.rfind(":")]
-    return s
-
-
-def _ref_tag(ref: Any) -> str:
-    return _get(ref, "tag", default="") or ""
-
-
-def _ref_digest(ref: Any) -> str:
-    d = _get(ref, "digest", default="") or ""
-    return str(d) if d else ""
-
-
-@dataclass
-class _RegistryAPI:
-    """H2's registry package, or this engine's stdlib shim until it exists."""
-
-    load_conf: Callable[[], Any]
-    Client: Callable[..., Any]  # noqa: N815 - a class
-    resolve_image: Callable[[Any, Any, Platform], Any]
-    parse_reference: Callable[[str], Any]
-    shim: bool
-
-
-def _registry_api() -> _RegistryAPI:
-    if not os.environ.get("PODPY_PULL_SHIM"):
-        try:
-            from podpy.registry.client import RegistryClient
-            from podpy.registry.config import load_registries_conf
-            from podpy.registry.resolve import resolve_image
-            from podpy.spec.reference import parse_reference
-
-            return _RegistryAPI(load_registries_conf, RegistryClient, resolve_image, parse_reference, False)
-        except ImportError as e:
-            log.debug("podpy.registry not usable (%s); pulling with the engine's stdlib shim", e)
-    from podpy.engine import pull_registry as shim
-
-    return _RegistryAPI(
-        shim.load_conf, shim.ShimClient, shim.resolve_image, lambda s: shim.parse_ref(s)[0], True
-    )
-
-
 @dataclass
 class _LayerJob:
     index: int
@@ -127,9 +66,22 @@ class _LayerJob:
     size: int
     media_type: str
     diff_id: str
-    descriptor: Any
+    descriptor: dict[str, Any]
     need_blob: bool
     need_unpack: bool
+
+
+@dataclass
+class _Retry:
+    """Podman's ``--retry``/``--retry-delay``: attempts of the whole pull after a transient failure."""
+
+    count: int = DEFAULT_RETRY
+    delay: float | None = None  # None: 1s, 2s, 4s, ... (capped)
+
+    def pause(self, attempt: int) -> float:
+        if self.delay is not None:
+            return self.delay
+        return min(2.0**attempt, MAX_RETRY_DELAY)
 
 
 def pull(
@@ -146,36 +98,29 @@ def pull(
     progress: PullProgress | None = None,
 ) -> list[str]:
     """Pull ``name`` (or all its tags) and return the image IDs, in pull order."""
+    from podpy.engine.images import open_store
+    from podpy.registry.client import RegistryClient
+    from podpy.registry.config import load_registries_conf
     from podpy.rootless.userns import ensure_userns
 
     progress = progress or PullProgress()
     ensure_userns(paths)  # before any thread: setns needs a single-threaded process
-    registry = _registry_api()
-    conf = registry.load_conf()
-    kwargs: dict[str, Any] = {"authfile": authfile, "creds": creds, "tls_verify": tls_verify}
-    if retry is not None:
-        kwargs["retry"] = retry
-    if retry_delay is not None:
-        kwargs["retry_delay"] = retry_delay
-    if "retry" not in kwargs and registry.shim:
-        kwargs["retry"] = 3
-    client = registry.Client(conf, **kwargs)
+    conf = load_registries_conf()
+    # the client does not retry requests itself: the whole operation is retried here
+    client = RegistryClient(conf, authfile=authfile, creds=creds, tls_verify=tls_verify, retry=0)
+    policy = _Retry(DEFAULT_RETRY if retry is None else max(0, retry), retry_delay)
     want = platform or host_platform()
-    from podpy.engine.images import open_store
-
     store = open_store(paths)
     try:
         if all_tags:
-            return _pull_all_tags(registry, store, client, conf, name, want, progress)
-        return [_pull_name(registry, store, client, conf, name, want, progress)]
+            return _pull_all_tags(store, client, conf, name, want, progress, policy)
+        return [_pull_name(store, client, conf, name, want, progress, policy)]
     finally:
         progress.close()
-        close = getattr(client, "close", None)
-        if callable(close):
-            close()
+        client.close()
 
 
-def _candidates(conf: Any, name: str) -> list[Any]:
+def _candidates(conf: RegistriesConf, name: str) -> list[ImageReference]:
     cands = conf.candidates(name)
     if not cands:
         raise UsageError(
@@ -185,54 +130,76 @@ def _candidates(conf: Any, name: str) -> list[Any]:
 
 
 def _pull_all_tags(
-    registry: _RegistryAPI,
     store: Store,
-    client: Any,
-    conf: Any,
+    client: RegistryClient,
+    conf: RegistriesConf,
     name: str,
     want: Platform,
     progress: PullProgress,
+    policy: _Retry,
 ) -> list[str]:
-    cands = _candidates(conf, name)
-    ref = cands[0]
-    if _ref_tag(ref) and (":" in name.rsplit("/", 1)[-1]) or _ref_digest(ref):
+    from podpy.spec.reference import split_reference
+
+    typed = split_reference(name)
+    if typed.tag or typed.digest:
         raise UsageError("tag can't be used with --all-tags/-a")
-    repo = _ref_repo(ref)
-    tags = client.list_tags(ref)
+    ref = _candidates(conf, name)[0]
+    tags = _with_retry(policy, progress, lambda: client.list_tags(ref))
     if not tags:
-        raise RegistryError(f"{repo}: the repository has no tags")
-    ids = []
-    for t in tags:
-        r = registry.parse_reference(f"{repo}:{t}")
-        ids.append(_pull_ref(registry, store, client, r, want, progress))
-    return ids
+        raise RegistryError(f"{ref.name}: the repository has no tags")
+    return [_pull_ref(store, client, ref.with_tag(t), want, progress, policy) for t in tags]
 
 
 def _pull_name(
-    registry: _RegistryAPI,
     store: Store,
-    client: Any,
-    conf: Any,
+    client: RegistryClient,
+    conf: RegistriesConf,
     name: str,
     want: Platform,
     progress: PullProgress,
+    policy: _Retry,
 ) -> str:
     cands = _candidates(conf, name)
     errors: list[tuple[str, PodpyError]] = []
     for ref in cands:
         try:
-            return _pull_ref(registry, store, client, ref, want, progress)
-        except (RegistryError, InvalidInput, PodpyError) as e:
-            if isinstance(e, StoreError | UsageError) or getattr(e, "fatal", False):
-                raise
+            return _pull_ref(store, client, ref, want, progress, policy)
+        except (StoreError, UsageError):
+            raise
+        except PodpyError as e:
             log.debug("pulling %s failed: %s", ref, e)
-            errors.append((_ref_str(ref), e))
+            errors.append((str(ref), e))
     if len(errors) == 1:
         raise errors[0][1]
-    detail = "; ".join(f"{r}: {e.message}" for r, e in errors)
+    # each message names its source ("initializing source docker://REF: ..."), as podman's list does
+    detail = "; ".join(e.message if str(r) in e.message else f"{r}: {e.message}" for r, e in errors)
     err = RegistryError(f"{len(errors)} errors occurred while pulling {name}: {detail}")
     err.exit_code = errors[-1][1].exit_code
     raise err
+
+
+def _transient(e: BaseException) -> bool:
+    from podpy.registry.client import RegistryUnavailable
+
+    return isinstance(e, RegistryUnavailable)
+
+
+def _with_retry(policy: _Retry, progress: PullProgress, fn: Callable[[], Any]) -> Any:
+    """``fn()``, repeated after transient failures as ``--retry``/``--retry-delay`` say."""
+    for attempt in range(policy.count + 1):
+        try:
+            return fn()
+        except PodpyError as e:
+            if not _transient(e) or attempt >= policy.count:
+                raise
+            progress.close()  # a bar display restarts with the next attempt
+            d = policy.pause(attempt)
+            shown = f"{d:g}s" if d >= 1 else f"{d * 1000:g}ms"  # Go's duration format
+            log.warning(
+                "Failed, retrying in %s ... (%d/%d). Error: %s", shown, attempt + 1, policy.count, e.message
+            )
+            time.sleep(d)
+    raise AssertionError("unreachable")
 
 
 def _put_verified(store: Store, data: bytes, digest: str, what: str) -> None:
@@ -244,12 +211,16 @@ def _put_verified(store: Store, data: bytes, digest: str, what: str) -> None:
 
 
 def _pull_ref(
-    registry: _RegistryAPI, store: Store, client: Any, ref: Any, want: Platform, progress: PullProgress
+    store: Store,
+    client: RegistryClient,
+    ref: ImageReference,
+    want: Platform,
+    progress: PullProgress,
+    policy: _Retry,
 ) -> str:
-
-    progress.trying(_ref_str(ref))
+    progress.trying(str(ref))
     try:
-        return _pull_resolved(registry, store, client, ref, want, progress)
+        return _with_retry(policy, progress, lambda: _pull_resolved(store, client, ref, want, progress))
     except BaseException:
         # nothing half-stored: drop what this pull added and no image references (skipped while
         # another writer is active, whose pull may still need those blobs; gc catches them later)
@@ -260,72 +231,81 @@ def _pull_ref(
         raise
 
 
+def _resolve(client: RegistryClient, ref: ImageReference, want: Platform) -> ResolvedImage:
+    """Manifest, platform and config; errors say which source failed, as podman's do."""
+    from podpy.registry.client import RegistryUnavailable
+    from podpy.registry.resolve import resolve_image
+
+    try:
+        return resolve_image(client, ref, want)
+    except (RegistryError, InvalidInput) as e:
+        if type(e) not in (RegistryUnavailable, AuthError, RegistryError, InvalidInput):
+            raise  # a subclass with its own constructor: leave it as it is
+        raise type(e)(f"initializing source docker://{ref}: {e.message}", e.exit_code) from e
+
+
 def _pull_resolved(
-    registry: _RegistryAPI, store: Store, client: Any, ref: Any, want: Platform, progress: PullProgress
+    store: Store, client: RegistryClient, ref: ImageReference, want: Platform, progress: PullProgress
 ) -> str:
     from podpy.store.images import LayerRecord
 
-    res = registry.resolve_image(client, ref, want)
-    manifest = _get(res, "manifest")
-    m_data: bytes = _get(manifest, "data", "raw", "bytes")
-    m_type: str = _get(manifest, "media_type", "mediaType")
-    m_digest = str(_get(manifest, "digest"))
-    cfg_bytes: bytes = _get(res, "config", "config_bytes")
-    cfg_desc = _get(res, "config_descriptor")
-    cfg_digest = str(_get(cfg_desc, "digest"))
-    layers = list(_get(res, "layers") or [])
-    index_digest = _get(res, "index_digest")
-    index_digest = str(index_digest) if index_digest else None
-    rref = _get(res, "ref") or ref
-
+    res = _resolve(client, ref, want)
+    manifest = res.manifest
+    cfg_digest = str(res.config_descriptor["digest"])
     try:
-        cfg = json.loads(cfg_bytes)
+        cfg = json.loads(res.config)
         diff_ids = list((cfg.get("rootfs") or {}).get("diff_ids") or [])
     except (ValueError, AttributeError) as e:
         raise InvalidInput(f"image config {cfg_digest} is not valid JSON: {e}") from e
-    if len(diff_ids) != len(layers):
+    if len(diff_ids) != len(res.layers):
         raise InvalidInput(
-            f"image config {cfg_digest} lists {len(diff_ids)} diff IDs for {len(layers)} layers in the manifest"
+            f"image config {cfg_digest} lists {len(diff_ids)} diff IDs for {len(res.layers)} layers in the manifest"
         )
 
     progress.start()
     with store.session():
-        _put_verified(store, cfg_bytes, cfg_digest, "config")
-        _put_verified(store, m_data, m_digest, "manifest")
-        index_bytes = _get(res, "index_data", "index_bytes")
-        if index_digest and isinstance(index_bytes, bytes | bytearray):
-            _put_verified(store, bytes(index_bytes), index_digest, "index")
-            stored_index = index_digest
-        else:
-            stored_index = None
+        _put_verified(store, res.config, cfg_digest, "config")
+        _put_verified(store, manifest.data, manifest.digest, "manifest")
+        stored_index = None
+        if res.index_digest and res.index_data is not None:
+            _put_verified(store, res.index_data, res.index_digest, "index")
+            stored_index = res.index_digest
 
         jobs: list[_LayerJob] = []
-        for i, (desc, diff_id) in enumerate(zip(layers, diff_ids, strict=True)):
-            digest = str(_get(desc, "digest"))
-            size = int(_get(desc, "size", default=0) or 0)
-            mt = str(_get(desc, "media_type", "mediaType"))
+        for i, (desc, diff_id) in enumerate(zip(res.layers, diff_ids, strict=True)):
+            digest = str(desc["digest"])
             have_blob = store.has_blob(digest)
             have_layer = store.has_layer(diff_id)
-            jobs.append(_LayerJob(i, digest, size, mt, diff_id, desc, not have_blob, not have_layer))
-        # the shim verifies digest and size while streaming; re-hash what another client wrote
-        infos = _fetch_and_unpack(store, client, rref, jobs, progress, verify=not registry.shim)
+            jobs.append(
+                _LayerJob(
+                    i,
+                    digest,
+                    int(desc.get("size") or 0),
+                    str(desc.get("mediaType")),
+                    diff_id,
+                    desc,
+                    not have_blob,
+                    not have_layer,
+                )
+            )
+        infos = _fetch_and_unpack(store, client, res.ref, jobs, progress)
 
-        progress.blob_start(cfg_digest, len(cfg_bytes), kind="config")
+        progress.blob_start(cfg_digest, len(res.config), kind="config")
         progress.blob_done(cfg_digest)
         progress.writing_manifest()
-        repo = _ref_repo(rref)
+        repo = res.ref.name
         names: list[str] = []
-        if _ref_digest(ref):
-            names.append(f"{repo}@{_ref_digest(ref)}")
-        elif _ref_tag(rref) or _ref_tag(ref):
-            names.append(f"{repo}:{_ref_tag(rref) or _ref_tag(ref)}")
-        rds = [f"{repo}@{m_digest}"]
-        if index_digest:
-            rds.append(f"{repo}@{index_digest}")
+        if ref.digest:
+            names.append(f"{repo}@{ref.digest}")
+        elif res.ref.tag or ref.tag:
+            names.append(f"{repo}:{res.ref.tag or ref.tag}")
+        rds = [f"{repo}@{manifest.digest}"]
+        if res.index_digest:
+            rds.append(f"{repo}@{res.index_digest}")
         rec = store.add_image(
             config_digest=cfg_digest,
-            manifest_digest=m_digest,
-            manifest_media_type=m_type,
+            manifest_digest=manifest.digest,
+            manifest_media_type=manifest.media_type,
             layers=[
                 LayerRecord(j.digest, j.diff_id, j.media_type, j.size, infos.get(j.diff_id, 0)) for j in jobs
             ],
@@ -354,7 +334,7 @@ class _ProgressAdapter:
 
 
 def _fetch_and_unpack(
-    store: Store, client: Any, ref: Any, jobs: list[_LayerJob], progress: PullProgress, verify: bool = True
+    store: Store, client: RegistryClient, ref: ImageReference, jobs: list[_LayerJob], progress: PullProgress
 ) -> dict[str, int]:
     """Download missing blobs in parallel; unpack each as soon as it is complete. Returns diff_id -> size."""
     sizes: dict[str, int] = {}
@@ -389,7 +369,7 @@ def _fetch_and_unpack(
             tmp = store.new_temp()
             try:
                 client.fetch_blob(ref, j.descriptor, tmp, _ProgressAdapter(progress, j.digest))
-                store.commit_blob(tmp, j.digest, j.size or None, verify=verify)
+                store.commit_blob(tmp, j.digest, j.size or None, verify=False)  # fetch_blob verified it
             finally:
                 try:
                     os.unlink(tmp)

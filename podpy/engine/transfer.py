@@ -16,7 +16,7 @@ import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from podpy.spec import mediatypes as mt
 from podpy.spec.platform import host_platform
@@ -24,6 +24,10 @@ from podpy.store.archive import FORMATS, ImageToWrite, LayerToWrite, read_archiv
 from podpy.store.archive_io import CHUNK, CountingWriter, decompressing_reader, sniff
 from podpy.util.errors import InvalidInput, PodpyError, UsageError
 from podpy.util.paths import Paths
+
+if TYPE_CHECKING:
+    from podpy.registry.client import RegistryClient
+    from podpy.spec.reference import ImageReference
 
 log = logging.getLogger(__name__)
 
@@ -401,16 +405,61 @@ def _recompress(store: Any, layer: Any, target: str) -> tuple[Path, str, int]:
     return tmp, counter.digest, counter.size
 
 
-def _mount_sources(rec: Any, registry: str, repository: str) -> list[str]:
-    """Repositories on the destination registry the image came from (for cross-repo mounts)."""
-    from podpy.store.names import split_name
+# Blobs above this size go up in PATCH chunks of CHUNK_SIZE (the env vars let tests force either path).
+MONOLITHIC_LIMIT_ENV = "PODPY_PUSH_MONOLITHIC_LIMIT"
+CHUNK_SIZE_ENV = "PODPY_PUSH_CHUNK_SIZE"
 
-    out = []
+
+def _push_dest(name: str) -> ImageReference:
+    """``REGISTRY/REPO[:TAG]`` (``docker://`` allowed) normalised like podman; no digest, no localhost/."""
+    from podpy.spec.reference import parse_reference, split_reference
+
+    typed = split_reference(name)
+    if typed.digest:
+        raise UsageError(f"cannot push to {name}: a destination cannot carry a digest, give a tag")
+    ref = parse_reference(name)
+    if ref.registry == "localhost":
+        raise UsageError(
+            f"cannot push to {name}: localhost/ names are local-only; give a registry, "
+            f"e.g. podpy push {name} 127.0.0.1:5000/{ref.repository}:{ref.tag}"
+        )
+    return ref
+
+
+def _mount_source(rec: Any, dest: ImageReference) -> ImageReference | None:
+    """A repository on the destination registry the image came from (for cross-repository mounts)."""
+    from podpy.spec.reference import parse_reference
+
     for n in list(rec.repo_digests) + list(rec.names):
-        parts = split_name(n)
-        if parts.domain == registry and parts.path != repository and parts.path not in out:
-            out.append(parts.path)
-    return out
+        try:
+            ref = parse_reference(n)
+        except PodpyError:
+            continue
+        if ref.registry == dest.registry and ref.repository != dest.repository:
+            return ref
+    return None
+
+
+def _int_env(name: str) -> int | None:
+    raw = os.environ.get(name)
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) <= 0:
+        raise UsageError(f"{name}={raw!r}: expected a positive number of bytes")
+    return int(raw)
+
+
+def _push_client(tls_verify: bool | None, authfile: str | None, creds: str | None) -> RegistryClient:
+    from podpy.registry.client import RegistryClient
+    from podpy.registry.config import load_registries_conf
+
+    client = RegistryClient(load_registries_conf(), authfile=authfile, creds=creds, tls_verify=tls_verify)
+    limit, chunk = _int_env(MONOLITHIC_LIMIT_ENV), _int_env(CHUNK_SIZE_ENV)
+    if limit is not None:
+        client.monolithic_limit = limit
+    if chunk is not None:
+        client.chunk_size = chunk
+    return client
 
 
 def push(
@@ -426,7 +475,6 @@ def push(
     progress: Progress = _quiet,
 ) -> str:
     """Push a stored image to a registry (or an archive transport); returns the manifest digest."""
-    from podpy.engine.transfer_registry import make_client, parse_dest
     from podpy.util.fsutil import atomic_write
 
     if fmt not in (None, "oci", "v2s2"):
@@ -460,7 +508,7 @@ def push(
         raise UsageError(
             f"unsupported destination {target_name!r}: use REGISTRY/REPO[:TAG], docker://, docker-archive:, oci-archive: or oci:"
         )
-    dest = parse_dest(target_name)
+    dest = _push_dest(target_name)
     stored_manifest = store.get_blob_bytes(rec.manifest_digest, mt.MAX_MANIFEST_SIZE)
     stored_type = rec.manifest_media_type
     stored_kind = "v2s2" if stored_type == mt.DOCKER_MANIFEST else "oci"
@@ -471,11 +519,9 @@ def push(
         and not compression_format
     ):
         compression_format = "gzip"  # like podman: v2s2 cannot carry zstd, recompress
-    client = make_client(
-        dest, tls_verify, authfile, creds, _mount_sources(rec, dest.registry, dest.repository)
-    )
+    mount_from = _mount_source(rec, dest)
 
-    with store.session():
+    with _push_client(tls_verify, authfile, creds) as client, store.session():
         progress("Getting image source signatures")
         new_layers: list[dict[str, Any]] = []
         temps: list[Path] = []
@@ -491,15 +537,16 @@ def push(
                     path, digest, size = _recompress(store, layer, want)
                     temps.append(path)
                 new_layers.append({"mediaType": _LAYER_TYPES[(kind, want)], "size": size, "digest": digest})
-                _upload(client, digest, size, path, progress, "blob")
-            progress(f"Copying config {rec.config_digest}")
-            _upload(
-                client,
-                rec.config_digest,
-                _blob_size(store, rec.config_digest),
-                store.blob_path(rec.config_digest),
-                _quiet,
-                "config",
+                how = client.push_blob(dest, digest, size, path, mount_from=mount_from)
+                progress(
+                    f"Copying blob {digest} {'done' if how == 'uploaded' else 'skipped: already exists'}"
+                )
+            cfg_size = _blob_size(store, rec.config_digest)
+            how = client.push_blob(
+                dest, rec.config_digest, cfg_size, store.blob_path(rec.config_digest), mount_from=mount_from
+            )
+            progress(
+                f"Copying config {rec.config_digest} {'done' if how == 'uploaded' else 'skipped: already exists'}"
             )
         finally:
             for t in temps:
@@ -517,17 +564,14 @@ def push(
                 "mediaType": media_type,
                 "config": {
                     "mediaType": mt.OCI_CONFIG if kind == "oci" else mt.DOCKER_CONFIG,
-                    "size": _blob_size(store, rec.config_digest),
+                    "size": cfg_size,
                     "digest": rec.config_digest,
                 },
                 "layers": new_layers,
             }
             manifest = json.dumps(doc, separators=(",", ":")).encode()
         progress("Writing manifest to image destination")
-        digest = digest_of(manifest)
-        got = client.put_manifest(manifest, media_type, dest.tag)
-        if got and got != digest:
-            log.warning("registry reports manifest digest %s, expected %s", got, digest)
+        digest = client.put_manifest(dest, manifest, media_type)
         progress("Storing signatures")
     if digestfile:
         atomic_write(digestfile, digest, fsync=False)
@@ -536,14 +580,3 @@ def push(
 
 def _blob_size(store: Any, digest: str) -> int:
     return int(store.blob_path(digest).stat().st_size)
-
-
-def _upload(client: Any, digest: str, size: int, path: Path, progress: Progress, what: str) -> None:
-    if client.blob_exists(digest):
-        if what == "blob":
-            progress(f"Copying blob {digest} skipped: already exists")
-        return
-    sources = client.mount_sources
-    how = client.push_blob(digest, size, path, mount_from=sources[0] if sources else None)
-    if what == "blob":
-        progress(f"Copying blob {digest} {'done' if how == 'uploaded' else 'skipped: already exists'}")

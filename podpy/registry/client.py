@@ -54,6 +54,10 @@ class _Token:
     expires: float
 
 
+class RegistryUnavailable(RegistryError):
+    """A transient failure that outlived the client's own retries: a caller may retry the whole operation."""
+
+
 class _Retryable(Exception):
     """A transient failure (connection error, 5xx): worth another attempt."""
 
@@ -123,6 +127,16 @@ def _describe_conn_error(e: BaseException) -> str:
     if "remotedisconnected" in low or "aborted" in low or "incomplete" in low or "broken" in low:
         return "connection closed by the registry"
     return s.splitlines()[0][:200] if s else e.__class__.__name__
+
+
+def _go_dial_error(host: str, detail: str) -> str:
+    """A connection failure worded as podman (Go's net package) words it."""
+    hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return {
+        "connection refused": f"dial tcp {host}: connect: connection refused",
+        "connection timed out": f"dial tcp {host}: i/o timeout",
+        "no such host": f"dial tcp: lookup {hostname}: no such host",
+    }.get(detail, detail)
 
 
 def _registry_error_detail(resp: Any) -> str:
@@ -296,12 +310,12 @@ class RegistryClient:
         tries = [("https", self.tls_verify is not False and not allow_http)]
         if allow_http:
             tries = [("https", False), ("http", False)]
-        errors: list[str] = []
+        failure: tuple[str, str, bool] = ("https", "no answer", False)  # (scheme, detail, transient)
         for scheme, verify in tries:
             try:
                 resp = self._with_retries(lambda s=scheme, v=verify: self._ping_once(s, host, v), "")
             except RegistryError as e:
-                errors.append(e.message)
+                failure = (scheme, e.message, isinstance(e, RegistryUnavailable))
                 continue
             chal = _Challenge("none", {})
             if resp.status_code == 401:
@@ -311,7 +325,7 @@ class RegistryClient:
                         if c.scheme == "bearer":
                             break
             elif resp.status_code >= 400 and resp.status_code != 404:
-                errors.append(f"{scheme}: {_registry_error_detail(resp)}")
+                failure = (scheme, _registry_error_detail(resp), False)
                 resp.close()
                 continue
             resp.close()
@@ -320,15 +334,14 @@ class RegistryClient:
                 self._challenges[host] = chal
             log.debug("registry %s: %s, auth %s", host, scheme, chal.scheme)
             return
-        detail = errors[-1] if errors else "no answer"
+        scheme, detail, transient = failure
         hint = ""
         if not allow_http and "HTTP response to HTTPS" in detail:
             hint = (
                 " (use --tls-verify=false or mark it insecure in registries.conf for a plain-HTTP registry)"
             )
-        elif "refused" in detail or "timed out" in detail or "no such host" in detail:
-            hint = ": check the registry address and that it is running"
-        raise RegistryError(f"unreachable registry {host}: {detail}{hint}")
+        msg = f'pinging container registry {host}: Get "{scheme}://{host}/v2/": {_go_dial_error(host, detail)}{hint}'
+        raise RegistryUnavailable(msg) if transient else RegistryError(msg)
 
     def _ping_once(self, scheme: str, host: str, verify: bool) -> requests.Response:
         resp = self._raw("GET", f"{scheme}://{host}/v2/", verify=verify)
@@ -350,7 +363,7 @@ class RegistryClient:
                     log.debug("%s failed (%s); retrying in %.1fs", what, e, d)
                     time.sleep(d)
         assert last is not None
-        raise RegistryError(f"{what}: {last}" if what else str(last))
+        raise RegistryUnavailable(f"{what}: {last}" if what else str(last))
 
     def _token(
         self, host: str, chal: _Challenge, scopes: tuple[str, ...], creds: tuple[str, str] | None
@@ -505,15 +518,24 @@ class RegistryClient:
             try:
                 return once()
             except _Retryable as e:
-                raise RegistryError(f"{method} {ep.ref.name}: {e}") from e
-        return self._with_retries(once, f"{ep.ref.name}")
+                raise RegistryUnavailable(f'{method.capitalize()} "{full}": {e}') from e
+        return self._with_retries(once, f'{method.capitalize()} "{full}"')
 
     def _denied(self, resp: requests.Response, ep: Endpoint, what: str) -> PodpyError:
         """The one-line error for a 401/403/404 answer."""
         detail = _registry_error_detail(resp)
         resp.close()
+        if resp.status_code == 401 and detail.startswith("HTTP "):
+            detail = "unauthorized: authentication required"  # a HEAD answer has no body
         if resp.status_code in (401, 403):
             creds = self._credentials(ep.ref.name)
+            with self._lock:
+                chal = self._challenges.get(ep.registry)
+            if resp.status_code == 401 and creds and chal is not None and chal.scheme == "basic":
+                return AuthError(
+                    f"{what}: invalid username/password ({detail}): check your credentials or run "
+                    f"podpy login {ep.registry}"
+                )
             fix = (
                 f"check your credentials or run podpy login {ep.registry}"
                 if creds
@@ -607,7 +629,11 @@ class RegistryClient:
             try:
                 if resp.status_code != 200:
                     raise self._denied(resp, ep, f"fetching blob {digest} from {ep.ref.name}")
-                data = _read_capped(resp, min(max_size, size), f"blob {digest}")
+                lie = (
+                    f"blob {digest}: the registry sends more than the {size} bytes the manifest says: "
+                    "refusing a blob whose size does not match its descriptor"
+                )
+                data = _read_capped(resp, size, f"blob {digest}", over=lie)  # size <= max_size here
             finally:
                 resp.close()
             _verify(data, digest, size)
@@ -693,7 +719,7 @@ class RegistryClient:
                                 failures += 1
                             resumes += 1
                             if failures > self.retry or resumes > self.retry + 20:
-                                raise RegistryError(
+                                raise RegistryUnavailable(
                                     f"fetching blob {digest} from {ep.ref.name}: {_describe_conn_error(e)} "
                                     f"after {done} of {size} bytes"
                                 ) from e
@@ -707,7 +733,7 @@ class RegistryClient:
                         failures += 1
                         resumes += 1
                         if failures > self.retry or resumes > self.retry + 20:
-                            raise RegistryError(
+                            raise RegistryUnavailable(
                                 f"fetching blob {digest} from {ep.ref.name}: the registry sent {done} of {size} bytes"
                             )
                         continue
@@ -739,7 +765,7 @@ class RegistryClient:
             return True
         if resp.status_code == 404:
             return False
-        raise self._denied(resp, ep, f"checking blob {digest} in {ep.ref.name}")
+        raise self._denied(resp, ep, f"checking whether a blob {digest} exists in {ep.ref.name}")
 
     def list_tags(self, ref: ImageReference) -> list[str]:
         return self._on_endpoints(ref, self._list_tags)
@@ -824,7 +850,7 @@ class RegistryClient:
                 raise
             except RegistryError as e:
                 last = e
-                if i < self.retry and ("HTTP 5" in e.message or "connection" in e.message):
+                if i < self.retry and isinstance(e, RegistryUnavailable):
                     time.sleep(self._delay(i))
                     continue
                 raise
@@ -1008,16 +1034,17 @@ def _raw_chunks(resp: requests.Response) -> Iterator[bytes]:
         yield chunk
 
 
-def _read_capped(resp: requests.Response, cap: int, what: str) -> bytes:
+def _read_capped(resp: requests.Response, cap: int, what: str, over: str | None = None) -> bytes:
+    """The whole body, refused as soon as it passes ``cap`` bytes (with ``over`` as the message, if given)."""
     cl = resp.headers.get("Content-Length")
     if cl and cl.isdigit() and int(cl) > cap:
-        raise InvalidInput(f"{what} is {cl} bytes, over the {cap} byte limit")
+        raise InvalidInput(over or f"{what} is {cl} bytes, over the {cap} byte limit")
     buf = bytearray()
     try:
         for chunk in resp.iter_content(65536):
             buf += chunk
             if len(buf) > cap:
-                raise InvalidInput(f"{what} is over the {cap} byte limit")
+                raise InvalidInput(over or f"{what} is over the {cap} byte limit")
     except InvalidInput:
         raise
     except Exception as e:  # noqa: BLE001 - stream errors

@@ -47,6 +47,11 @@ def resolve_image(client: RegistryClient, ref: ImageReference, platform: Platfor
             raise InvalidInput(f"index {ref}: entry {entry['digest']} is not an image manifest")
         index_digest, index_data = top.digest, top.data
         manifest = client.get_manifest(replace(ref, digest=entry["digest"]))
+        if len(manifest.data) != int(entry["size"]):
+            raise InvalidInput(
+                f"manifest {entry['digest']}: the registry sends {len(manifest.data)} bytes but the index says "
+                f"{entry['size']}: refusing a manifest whose size does not match its descriptor"
+            )
         if manifest.is_index:
             raise InvalidInput(f"index {ref}: entry {entry['digest']} is an index, not an image manifest")
     doc = parse_image_manifest(manifest.data, manifest.media_type, str(ref))

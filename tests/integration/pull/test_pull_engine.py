@@ -38,6 +38,8 @@ def _layer(name: str, size: int) -> tuple[bytes, str]:
 
 class FakeRegistry:
     def __init__(self, slow_seconds: float) -> None:
+        self.fail_manifest = 0  # answer this many manifest requests with 503 first
+        self.manifest_requests = 0
         self.blobs: dict[str, bytes] = {}
         self.slow: set[str] = set()
         self.slow_seconds = slow_seconds
@@ -107,6 +109,11 @@ class FakeRegistry:
                 if self.path in ("/v2/", "/v2"):
                     return self._send(200, b"{}", "application/json", head)
                 if "/manifests/" in self.path:
+                    reg.manifest_requests += 1
+                    if reg.fail_manifest > 0:
+                        reg.fail_manifest -= 1
+                        body = b'{"errors":[{"code":"UNAVAILABLE","message":"service unavailable"}]}'
+                        return self._send(503, body, "application/json", head)
                     return self._send(200, reg.manifest, OCI_MANIFEST, head)
                 if "/blobs/" in self.path:
                     d = self.path.rsplit("/", 1)[-1]

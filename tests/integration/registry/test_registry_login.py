@@ -74,5 +74,8 @@ def test_login_unreachable(tmp_path: Path) -> None:
         "127.0.0.1:5999",
     )
     assert r.returncode == 125
-    assert r.stderr.startswith("Error: unreachable registry 127.0.0.1:5999: connection refused")
+    assert r.stderr.strip() == (
+        'Error: authenticating creds for "127.0.0.1:5999": pinging container registry 127.0.0.1:5999: '
+        'Get "http://127.0.0.1:5999/v2/": dial tcp 127.0.0.1:5999: connect: connection refused'
+    )
     assert len(r.stderr.strip().splitlines()) == 1

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from podpy.registry.client import RegistryUnavailable
 from podpy.registry.manifest import sha256_digest
 from podpy.registry.resolve import resolve_image
 from podpy.spec import mediatypes as mt
@@ -80,7 +81,11 @@ def test_manifest_unknown(testenv: dict[str, Any], make_client) -> None:  # type
 def test_unreachable_registry(make_client) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(RegistryError) as e:
         make_client(retry=1).get_manifest(parse_reference("127.0.0.1:5999/busybox"))
-    assert e.value.message.startswith("unreachable registry 127.0.0.1:5999: connection refused")
+    assert isinstance(e.value, RegistryUnavailable)  # transient: a caller may retry the operation
+    assert e.value.message == (
+        'pinging container registry 127.0.0.1:5999: Get "http://127.0.0.1:5999/v2/": '
+        "dial tcp 127.0.0.1:5999: connect: connection refused"
+    )
 
 
 def test_plain_http_needs_tls_verify_false(testenv: dict[str, Any], make_client, conf_file) -> None:  # type: ignore[no-untyped-def]

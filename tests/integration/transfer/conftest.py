@@ -1,3 +1,3 @@
 """The transfer fixtures (podman, skopeo, an imported busybox) shared with the system tests."""
 
-from tests.system.transfer.conftest import busybox_tar, imported, podman, skopeo  # noqa: F401
+from tests.system.transfer.conftest import busybox_tar, imported, podman, second_root, skopeo  # noqa: F401
