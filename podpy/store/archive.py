@@ -537,22 +537,57 @@ def read_archive(source: BinaryIO | str | os.PathLike[str], tmpdir: str | os.Pat
         return read_archive(f, tmpdir)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
+def _output_temp(out: Path, make: Callable[..., Any]) -> Any:
+    """A temp file/dir next to ``out`` named ``.<name>.<pid>-….tmp``, after removing those of dead savers.
+
+    A ``kill -9`` of ``podpy save -o FILE`` cannot clean up after itself; the next save to the same
+    name does, and only what a save that is certainly dead left (its pid is in the name).
+    """
+    pat = re.compile(rf"^\.{re.escape(out.name)}\.(\d+)-.*\.tmp$")
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(out.parent):
+            m = pat.match(entry.name)
+            if not m or _pid_alive(int(m.group(1))):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+    return make(prefix=f".{out.name}.{os.getpid()}-", suffix=".tmp", dir=out.parent)
+
+
 def clean_stale_workdirs(tmpdir: str | os.PathLike[str]) -> int:
-    """Remove work dirs of readers that were killed (their pid is gone); returns how many."""
+    """Remove work dirs of killed readers and temp layers of killed writers (their pid is gone).
+
+    Both are named ``archive-<pid>-…`` (dirs, ``read_archive``) or ``layer-<pid>-…`` (files,
+    ``write_archive``), so a ``kill -9`` of ``podpy load`` or ``podpy save`` leaves nothing behind
+    for longer than the next load or save. Returns how many were removed.
+    """
     n = 0
     with contextlib.suppress(FileNotFoundError):
         for entry in os.scandir(tmpdir):
-            m = re.match(r"^archive-(\d+)-", entry.name)
-            if not m or not entry.is_dir(follow_symlinks=False):
+            m = re.match(r"^(archive|layer)-(\d+)-", entry.name)
+            is_dir = entry.is_dir(follow_symlinks=False)
+            if not m or (m.group(1) == "archive") != is_dir:
                 continue
-            try:
-                os.kill(int(m.group(1)), 0)
-                continue  # still running
-            except ProcessLookupError:
-                pass
-            except PermissionError:
+            if _pid_alive(int(m.group(2))):
                 continue
-            shutil.rmtree(entry.path, ignore_errors=True)
+            if is_dir:
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
             n += 1
     return n
 
@@ -594,7 +629,7 @@ def _uncompressed_layer(layer: LayerToWrite, tmpdir: Path) -> Any:
         finally:
             f.close()
         return
-    fd, tmp = tempfile.mkstemp(prefix="layer-", dir=tmpdir)
+    fd, tmp = tempfile.mkstemp(prefix=f"layer-{os.getpid()}-", dir=tmpdir)  # see clean_stale_workdirs
     try:
         with os.fdopen(fd, "wb") as out, layer.open() as raw:
             counter = CountingWriter(out)
@@ -760,6 +795,7 @@ def write_archive(
         raise UsageError("no images to save")
     tmp = Path(tmpdir)
     tmp.mkdir(parents=True, exist_ok=True)
+    clean_stale_workdirs(tmp)
     if fmt == "oci-dir":
         if output is None:
             raise UsageError("--format oci-dir needs -o/--output DIRECTORY")
@@ -775,7 +811,7 @@ def write_archive(
     if out.is_dir():
         raise UsageError(f"{out} is a directory: give a file name to -o for {fmt}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmpname = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    fd, tmpname = _output_temp(out, tempfile.mkstemp)
     try:
         with os.fdopen(fd, "wb") as f:
             _write_tar(imgs, fmt, f, tmp, compression)
@@ -803,7 +839,7 @@ def _write_oci_dir(imgs: list[ImageToWrite], out: Path) -> None:
     if out.exists() and not (out.is_dir() and not any(out.iterdir())):
         raise UsageError(f"{out} already exists: oci-dir needs a new or empty directory")
     out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    work = Path(_output_temp(out, tempfile.mkdtemp))
     try:
         _write_oci(_DirSink(work), imgs)
         os.chmod(work, 0o755)

@@ -404,6 +404,7 @@ class Extractor:
 
     # -- fd-relative path walking ---------------------------------------------------------------
     def _open_dir(self, parent_fd: int, comp: str, path: str, create: bool, dirpath: str = "") -> int:
+        """Open (or create) dir ``comp``, never through a symlink; ``dirpath`` is its path in the layer."""
         flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
             return os.open(comp, flags, dir_fd=parent_fd)
@@ -423,7 +424,7 @@ class Extractor:
                 except OSError:
                     kind = "non-directory"
                 raise InvalidInput(
-                    f"layer {self.label}: member {path!r} would be written through the {kind} {comp!r}"
+                    f"layer {self.label}: member {path!r} would be written through the {kind} {dirpath or comp!r}"
                     " planted in the layer; refused"
                 ) from None
             raise
@@ -456,7 +457,7 @@ class Extractor:
         fd = os.dup(self.root_fd)
         try:
             for i, comp in enumerate(parts):
-                nfd = self._open_dir(fd, comp, path, create, "/".join(parts[: i + 1]) if create else "")
+                nfd = self._open_dir(fd, comp, path, create, "/".join(parts[: i + 1]))
                 os.close(fd)
                 fd = nfd
         except BaseException:

@@ -154,7 +154,7 @@ def test_hostile_test_images_are_refused_and_leave_nothing(workdir: Path) -> Non
         "dotdot-nested": "contains '..'",
         "absolute": "is an absolute path",
         "symlink-lower": "a symlink planted by the lower layer",
-        "symlink-same": "through the symlink 'link'",
+        "symlink-same": "through the symlink 'data/link'",
         "hardlink-outside": "contains '..'",
         "hardlink-absolute": "is an absolute path",
         "truncated-gzip": "truncated gzip stream",

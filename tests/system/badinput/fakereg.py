@@ -84,6 +84,35 @@ def make_tar(files: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
+def tar_of(entries: list[tuple[str, str, bytes | str]]) -> bytes:
+    """A tar of ``(kind, name, data or link target)`` in this order, kind file|dir|symlink|hardlink.
+
+    Unlike ``make_tar`` nothing is added or normalised: hostile names and links go in as given.
+    """
+    types = {
+        "file": tarfile.REGTYPE,
+        "dir": tarfile.DIRTYPE,
+        "symlink": tarfile.SYMTYPE,
+        "hardlink": tarfile.LNKTYPE,
+    }
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for kind, name, payload in entries:
+            ti = tarfile.TarInfo(name)
+            ti.type, ti.mtime = types[kind], MTIME
+            ti.mode = 0o755 if kind == "dir" else 0o644
+            data = payload if isinstance(payload, bytes) else b""
+            if kind in ("symlink", "hardlink"):
+                ti.linkname = str(payload)
+            ti.size = len(data) if kind == "file" else 0
+            tf.addfile(ti, io.BytesIO(data) if kind == "file" else None)
+    return buf.getvalue()
+
+
+def gzip_layer(tar: bytes) -> Layer:
+    return Layer(gzip.compress(tar, mtime=0), sha256(tar), OCI_LAYER_GZIP)
+
+
 def make_layer(files: dict[str, bytes], compression: str = "gzip") -> Layer:
     tar = make_tar(files)
     if compression == "gzip":

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -152,39 +153,67 @@ def _assert_exactly(root: Path, cli: Any, imgs: list[dict[str, Any]], why: str) 
         )
 
 
+def kill_at_random(
+    podpy_root: Any,
+    args: list[str],
+    after_each: Callable[[str, int, bool], None],
+    what: str,
+    kills: int,
+    base: float | None = None,
+) -> str:
+    """Start ``podpy ARGS`` ``kills`` times and SIGKILL it at a random moment of a whole run's wall time
+    ``base`` (measured here, in the test's own store, when not given); ``after_each(why, k, finished)``
+    checks the store after each. Returns the tag naming the seed (``PODPY_BADINPUT_SEED`` replays it)."""
+    seed = int(os.environ.get("PODPY_BADINPUT_SEED") or random.SystemRandom().randrange(1 << 32))
+    rng = random.Random(seed)
+    tag = f"[seed {seed}: rerun with PODPY_BADINPUT_SEED={seed}]"
+    root, runroot, config = podpy_root.root, podpy_root.runroot, podpy_root.config_home
+    if base is None:
+        t0 = time.monotonic()
+        p = _start(root, runroot, config, *args)
+        _out, err = p.communicate(timeout=180)
+        assert p.returncode == 0, f"podpy {' '.join(args)} failed ({p.returncode}): {err[-3000:]}"
+        base = time.monotonic() - t0
+    moments: list[str] = []
+    for k in range(kills):
+        delay = rng.uniform(0.0, base)
+        p = _start(root, runroot, config, *args)
+        time.sleep(delay)
+        finished = p.poll() is not None
+        if not finished:
+            os.kill(p.pid, 9)
+        _out, err = p.communicate(timeout=120)
+        moments.append(f"{delay:.3f}s{' (had finished)' if finished else ''}")
+        why = f"{tag} after kill -9 #{k + 1} at {moments} of a {base:.2f}s {what}"
+        assert "Traceback (most recent call last)" not in err, f"{why}: {err[-3000:]}"
+        left = _wait_group_gone(p.pid)
+        assert not left, f"{why}: processes of the killed {what} kept running: {left}"
+        after_each(why, k, finished)
+    killed = sum(1 for m in moments if "finished" not in m)
+    assert killed >= kills // 2, f"{tag}: only {killed} of {kills} were still running when killed: {moments}"
+    return tag
+
+
 @pytest.mark.slow
 def test_kill9_during_pull_then_pull_succeeds(
     testenv: dict[str, Any], podpy_cli: Any, podpy_root: Any, tmp_path: Path
 ) -> None:
     img = testenv["images"]["layered-oci"]
     ref = img["ref"]
-    seed = int(os.environ.get("PODPY_BADINPUT_SEED") or random.SystemRandom().randrange(1 << 32))
-    rng = random.Random(seed)
-    tag = f"[seed {seed}: rerun with PODPY_BADINPUT_SEED={seed}]"
-    base = _baseline_seconds(ref, tmp_path, podpy_root.config_home)
-    root, runroot = podpy_root.root, podpy_root.runroot
-    moments: list[str] = []
-    for k in range(KILLS):
-        delay = rng.uniform(0.0, base)
-        p = _start(root, runroot, podpy_root.config_home, "pull", "--tls-verify=false", ref)
-        time.sleep(delay)
-        finished = p.poll() is not None
-        if not finished:
-            os.kill(p.pid, 9)
-        out, err = p.communicate(timeout=120)
-        moments.append(f"{delay:.3f}s{' (had finished)' if finished else ''}")
-        why = f"{tag} after kill -9 #{k + 1} at {moments} of a {base:.2f}s pull"
-        assert "Traceback (most recent call last)" not in err, f"{why}: {err[-3000:]}"
-        left = _wait_group_gone(p.pid)
-        assert not left, f"{why}: processes of the killed pull kept running: {left}"
+    root = podpy_root.root
+
+    def check(why: str, k: int, finished: bool) -> None:
         if k % 2 == 1 or finished:
             images = _assert_complete_or_absent(root, podpy_cli, img, why)
             if finished and images:  # that one completed: remove it so the next kill hits a real pull
                 rm = podpy_cli("rmi", "-f", ref)
                 assert rm.returncode == 0, f"{why}: podpy rmi -f {ref}: {rm.stderr}"
-    why = f"{tag} after kill -9 at {moments} of a {base:.2f}s pull"
-    killed = sum(1 for m in moments if "finished" not in m)
-    assert killed >= KILLS // 2, f"{why}: only {killed} of {KILLS} pulls were still running when killed"
+
+    base = _baseline_seconds(
+        ref, tmp_path, podpy_root.config_home
+    )  # in a scratch store: this one stays empty
+    args = ["pull", "--tls-verify=false", ref]
+    why = kill_at_random(podpy_root, args, check, "pull", KILLS, base)
     final = podpy_cli("pull", "--tls-verify=false", ref)
     assert final.returncode == 0, (
         f"{why}: the repairing pull failed ({final.returncode}):\n{final.stderr[-3000:]}"

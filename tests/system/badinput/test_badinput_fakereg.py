@@ -22,11 +22,13 @@ from tests.system.badinput.fakereg import (
     OCI_MANIFEST,
     FakeRegistry,
     Served,
+    gzip_layer,
     host_arch,
     make_config,
     make_layer,
     make_manifest,
     sha256,
+    tar_of,
 )
 
 FILES = {"etc/hello.txt": b"hello from a fake registry\n", "data/x.txt": b"x" * 3000}
@@ -74,6 +76,12 @@ def test_manifest_bytes_do_not_match_pulled_digest(fake_registry: FakeRegistry, 
     refusal.refuse(f"{fake_registry.host}/bad/manifest-digest@{digest}", (r"digest", _short(digest)))
 
 
+def _entry(digest: str, size: int) -> dict[str, Any]:
+    """An index entry for an image manifest of this host's platform."""
+    platform = {"os": "linux", "architecture": host_arch()}
+    return {"mediaType": OCI_MANIFEST, "digest": digest, "size": size, "platform": platform}
+
+
 def _good_image(reg: FakeRegistry, repo: str) -> tuple[bytes, list[dict[str, Any]], bytes]:
     """Serve a valid image under ``repo`` (by digest); returns (config, layer descriptors, its manifest)."""
     la = make_layer(FILES)
@@ -101,14 +109,7 @@ def test_manifest_with_layers_and_manifests(
             "size": len(config),
         },
         "layers": layers,
-        "manifests": [
-            {
-                "mediaType": OCI_MANIFEST,
-                "digest": sha256(inner),
-                "size": len(inner),
-                "platform": {"os": "linux", "architecture": host_arch()},
-            }
-        ],
+        "manifests": [_entry(sha256(inner), len(inner))],
     }
     fake_registry.add_manifest(repo, "latest", json.dumps(doc).encode(), served_as)
     refusal.refuse(fake_registry.ref(repo), (r"layers", r"manifests"))
@@ -132,14 +133,7 @@ def test_index_over_4mib(fake_registry: FakeRegistry, refusal: Refusal) -> None:
     index = {
         "schemaVersion": 2,
         "mediaType": OCI_INDEX,
-        "manifests": [
-            {
-                "mediaType": OCI_MANIFEST,
-                "digest": sha256(inner),
-                "size": len(inner),
-                "platform": {"os": "linux", "architecture": host_arch()},
-            }
-        ],
+        "manifests": [_entry(sha256(inner), len(inner))],
         "annotations": {"pad": "x" * (5 * 1024 * 1024)},
     }
     fake_registry.add_manifest("bad/big-index", "latest", json.dumps(index).encode(), OCI_INDEX)
@@ -180,14 +174,7 @@ def test_invalid_digest_string(where: str, bad: str, fake_registry: FakeRegistry
         index = {
             "schemaVersion": 2,
             "mediaType": OCI_INDEX,
-            "manifests": [
-                {
-                    "mediaType": OCI_MANIFEST,
-                    "digest": wrong,
-                    "size": len(manifest),
-                    "platform": {"os": "linux", "architecture": host_arch()},
-                }
-            ],
+            "manifests": [_entry(wrong, len(manifest))],
         }
         fake_registry.add_manifest(repo, "latest", json.dumps(index).encode(), OCI_INDEX)
     refusal.refuse(fake_registry.ref(repo), (r"digest", r"invalid|malformed|unsupported|lower|upper"))
@@ -269,4 +256,81 @@ def test_failed_pull_keeps_shared_layer_of_existing_image(
     )
     assert storecheck.expected_layers(bb) <= set(storecheck.layer_dirs(refusal.root))
     proc = refusal.cli("image", "inspect", bb["ref"])
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("delta", [-10, 10], ids=["too-small", "too-big"])
+@pytest.mark.parametrize("where", ["config", "index-entry"])
+def test_descriptor_size_lie_not_a_layer(
+    where: str, delta: int, fake_registry: FakeRegistry, refusal: Refusal
+) -> None:
+    """The config's or the index entry's descriptor size is off by 10 bytes (the real registry's evil
+    images cover layers): refused, the error names the size podpy was told."""
+    repo = f"bad/size-{where}-{'small' if delta < 0 else 'big'}"
+    la = make_layer(FILES)
+    config = make_config([la.diff_id])
+    fake_registry.add_blob(config)
+    fake_registry.add_blob(la.blob)
+    manifest = json.loads(make_manifest(config, [la.descriptor()]))
+    if where == "config":
+        lie = len(config) + delta
+        manifest["config"]["size"] = lie
+        fake_registry.add_manifest(repo, "latest", json.dumps(manifest).encode())
+    else:
+        inner = json.dumps(manifest).encode()
+        fake_registry.add_manifest(repo, "inner", inner)
+        lie = len(inner) + delta
+        index = {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [_entry(sha256(inner), lie)],
+        }
+        fake_registry.add_manifest(repo, "latest", json.dumps(index).encode(), OCI_INDEX)
+    refusal.refuse(fake_registry.ref(repo), (r"size", rf"\b{lie}\b"))
+
+
+# Two-layer link attacks the real registry's evil images do not cover: layer 1 plants a link, layer 2
+# uses it. (kind, name, payload) entries as fakereg.tar_of takes them; the error must name the path.
+LINK_ATTACKS: dict[
+    str, tuple[list[tuple[str, str, bytes | str]], list[tuple[str, str, bytes | str]], str]
+] = {
+    # a relative symlink climbing out of the rootfs, written through in the next layer
+    "relative-symlink-lower": (
+        [("dir", "data", b""), ("symlink", "data/up", "../../../../../../tmp")],
+        [("dir", "data", b""), ("file", "data/up/pwned.txt", b"pwned\n")],
+        r"data/up|pwned\.txt",
+    ),
+    # a directory created through the planted symlink (not just a file)
+    "mkdir-through-lower-symlink": (
+        [("dir", "data", b""), ("symlink", "data/a", "/tmp")],
+        [("dir", "data", b""), ("dir", "data/a/sub", b""), ("file", "data/a/sub/pwned.txt", b"pwned\n")],
+        r"data/a",
+    ),
+    # a hard link whose target path goes through a symlink of the lower layer to a host file
+    "hardlink-through-lower-symlink": (
+        [("dir", "data", b""), ("symlink", "data/etc", "/etc")],
+        [("dir", "data", b""), ("hardlink", "data/hl", "data/etc/passwd")],
+        r"data/etc|data/hl|passwd",
+    ),
+}
+
+
+@pytest.mark.parametrize("attack", sorted(LINK_ATTACKS))
+def test_link_planted_in_lower_layer_used_in_upper(
+    attack: str, fake_registry: FakeRegistry, refusal: Refusal
+) -> None:
+    lower, upper, names = LINK_ATTACKS[attack]
+    layers = [gzip_layer(tar_of(lower)), gzip_layer(tar_of(upper))]
+    img = fake_registry.add_image(f"bad/{attack}", "latest", layers)
+    refusal.refuse(img["ref"], (names, r"symlink|hard ?link|escap|outside"))
+
+
+def test_link_attack_control_pulls(fake_registry: FakeRegistry, refusal: Refusal) -> None:
+    """The same two layers with a harmless symlink pull fine: the refusals are about the attack."""
+    lower = [("dir", "data", b""), ("symlink", "data/up", "sub"), ("dir", "data/sub", b"")]
+    upper: list[tuple[str, str, bytes | str]] = [("dir", "data", b""), ("file", "data/sub/ok.txt", b"ok\n")]
+    img = fake_registry.add_image(
+        "ok/links", "latest", [gzip_layer(tar_of(lower)), gzip_layer(tar_of(upper))]
+    )
+    proc = refusal.pull("--tls-verify=false", img["ref"])
     assert proc.returncode == 0, proc.stderr

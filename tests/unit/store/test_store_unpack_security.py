@@ -65,7 +65,7 @@ def test_write_through_relative_symlink_is_refused(store: Store, tmp_path: Path)
         entry("d/up", "symlink", link="../../../../../../../../.."),
         entry("d/up/tmp/pwned", data=b"x"),
     )
-    _refused(store, lay, "through the symlink 'up'")
+    _refused(store, lay, "through the symlink 'd/up'")
 
 
 def test_symlink_to_file_then_write_replaces_the_link_not_the_target(store: Store, tmp_path: Path) -> None:
@@ -209,7 +209,7 @@ def test_very_deep_trees_unpack_and_stay_confined(store: Store, tmp_path: Path) 
     outside = tmp_path / "out"
     outside.mkdir()
     evil = layer(entry(f"{deep}/s", "symlink", link=str(outside)), entry(f"{deep}/s/pwned", data=b"x"))
-    with pytest.raises(InvalidInput, match="through the symlink 's'"):
+    with pytest.raises(InvalidInput, match="through the symlink 'd0/d1/.*/d149/s'"):
         unpack(store, evil)
     assert os.listdir(outside) == [] and not store.has_layer(evil.diff_id)
     assert os.listdir(store.root / "overlay") == [lay.diff_id.split(":")[1]]
