@@ -496,12 +496,11 @@ class Extractor:
             raise InvalidInput(f"layer {self.label}: owner {uid}:{gid} out of range") from None
         except OSError as e:
             if e.errno in (errno.EPERM, errno.EINVAL):
-                user = os.environ.get("USER") or str(os.getuid())
+                from podpy.rootless.userns import subid_hint
+
                 raise StoreError(
                     f"layer {self.label}: cannot give a file owner {uid}:{gid}: that ID is not mapped in podpy's"
-                    f" user namespace; add ranges to /etc/subuid and /etc/subgid for {user} (e.g. `usermod"
-                    f" --add-subuids 100000-165535 --add-subgids 100000-165535 {user}`) and run"
-                    " `podpy system migrate`"
+                    f" user namespace (too few ranges in /etc/subuid and /etc/subgid); {subid_hint()}"
                 ) from None
             raise
 
