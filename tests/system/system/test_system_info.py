@@ -135,10 +135,6 @@ def test_storage_driver_flag_is_used_by_run(podpy_cli: Any, paths: Paths, testen
         assert f"merged ({driver})" in r.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/run.py does not read storage.conf yet: request in /work/notes/H-E.md (remove this marker then)",
-)
 def test_vfs_from_storage_conf_is_used_by_run(
     podpy_cli: Any, podpy_root: Any, paths: Paths, testenv: dict[str, Any]
 ) -> None:
