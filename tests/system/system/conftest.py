@@ -12,6 +12,7 @@ import pytest
 from podpy.rootless.pause import stop_pause_process
 from podpy.util.paths import Paths
 
+
 @pytest.fixture
 def paths(podpy_root: Any) -> Iterator[Paths]:
     """podpy_root's Paths; its pause process goes at teardown."""
