@@ -9,12 +9,12 @@ from __future__ import annotations
 import datetime as _dt
 import re
 import sys
-from collections.abc import Sequence
 from typing import Any
 
 import click
 
 from podpy.cli.main import GlobalOptions, LazyGroup
+from podpy.cli.output import SORT_FIELDS
 from podpy.util.errors import EXIT_PODPY, PodpyError, UsageError
 
 # ---------------------------------------------------------------------------------------------
@@ -31,12 +31,6 @@ def _ago(t: _dt.datetime | None) -> str:
     from podpy.cli.output import human_ago
 
     return human_ago(t)
-
-
-def _go_time(t: _dt.datetime) -> str:
-    from podpy.cli.output import go_time_string
-
-    return go_time_string(t)
 
 
 def parse_duration(value: str | None) -> float | None:
@@ -67,6 +61,8 @@ class _BoolText(click.ParamType):
         if isinstance(value, bool):
             return value
         v = str(value).strip().lower()
+        if v.startswith("="):  # ``-H=false``: pflag's short-option form, which click passes as "=false"
+            v = v[1:]
         if v in ("1", "t", "true", "yes", "y", "on"):
             return True
         if v in ("0", "f", "false", "no", "n", "off"):
@@ -90,109 +86,6 @@ def _opts(ctx: click.Context) -> GlobalOptions:
 
 # ---------------------------------------------------------------------------------------------
 # images
-
-
-IMAGES_HEADERS = {
-    "Repository": "REPOSITORY",
-    "Tag": "TAG",
-    "ID": "IMAGE ID",
-    "ParentId": "PARENT ID",
-    "RepoTags": "REPO TAGS",
-    "RepoDigests": "REPO DIGESTS",
-    "Created": "CREATED",
-    "CreatedAt": "CREATED AT",
-    "CreatedSince": "CREATED",
-    "CreatedTime": "CREATED AT",
-    "Size": "SIZE",
-    "SharedSize": "SHARED SIZE",
-    "VirtualSize": "VIRTUAL SIZE",
-    "Labels": "LABELS",
-    "Containers": "CONTAINERS",
-    "ReadOnly": "R/O",
-    "Dangling": "DANGLING",
-    "Names": "NAMES",
-    "Digest": "DIGEST",
-    "History": "HISTORY",
-}
-
-
-class ImageRow:
-    """One row of ``podman images`` (its ``imageReporter``): fields and Go-style methods."""
-
-    go_type = "images.imageReporter"
-
-    def __init__(self, s: Any, repository: str, tag: str, no_trunc: bool) -> None:
-        self._s = s
-        self._no_trunc = no_trunc
-        self.Repository = repository
-        self.Tag = tag
-        self.ParentId = ""
-        self.RepoTags = list(s.names)
-        self.RepoDigests = list(s.repo_digests)
-        self.SharedSize = 0
-        self.VirtualSize = s.size
-        self.Labels = s.labels or {}
-        self.Containers = s.containers
-        self.ReadOnly = s.read_only
-        self.Dangling = s.dangling
-        self.Names = list(s.names)
-        self.Digest = s.digest
-
-    def ID(self) -> str:  # noqa: N802 - Go method names are the template fields
-        return "sha256:" + self._s.id if self._no_trunc else self._s.id[:12]
-
-    def Created(self) -> str:  # noqa: N802
-        return _ago(self._s.created)
-
-    def CreatedSince(self) -> str:  # noqa: N802
-        return self.Created()
-
-    def CreatedAt(self) -> str:  # noqa: N802
-        return _go_time(self._s.created)
-
-    def CreatedTime(self) -> str:  # noqa: N802
-        return self.CreatedAt()
-
-    def Size(self) -> str:  # noqa: N802
-        return _human_size(self._s.size)
-
-    def History(self) -> str:  # noqa: N802
-        return ", ".join(self._s.history)
-
-    def to_json(self) -> dict:
-        return self._s.to_json()
-
-
-def image_rows(summaries: Sequence[Any], no_trunc: bool) -> list[ImageRow]:
-    """One row per tagged name (an image without tagged names gets one ``<none>`` row), like podman."""
-    from podpy.engine.images import repo_tag
-
-    rows: list[ImageRow] = []
-    for s in summaries:
-        if s.names:
-            tagged, untagged = [], []
-            for n in s.names:
-                repo, tag = repo_tag(n)
-                (untagged if tag == "<none>" else tagged).append(ImageRow(s, repo, tag, no_trunc))
-            rows.extend(tagged or untagged[:1])
-        else:
-            rows.append(ImageRow(s, "<none>", "<none>", no_trunc))
-    return rows
-
-
-SORT_FIELDS = ("created", "id", "repository", "size", "tag")
-
-
-def _sort_rows(rows: list[ImageRow], key: str) -> list[ImageRow]:
-    if key == "id":
-        return sorted(rows, key=lambda r: r.ID())
-    if key == "repository":
-        return sorted(rows, key=lambda r: r.Repository)
-    if key == "size":
-        return sorted(rows, key=lambda r: r._s.size)
-    if key == "tag":
-        return sorted(rows, key=lambda r: r.Tag)
-    return sorted(rows, key=lambda r: r._s.created, reverse=True)
 
 
 def _images_options(f: Any) -> Any:
@@ -234,7 +127,7 @@ def _images(
     history: bool,
     image: str | None,
 ) -> None:
-    from podpy.cli.template import is_json, render
+    from podpy.cli.output import images_text
     from podpy.engine import images as eng
 
     if filters and image:
@@ -243,43 +136,21 @@ def _images(
     if image:
         flt.append("reference=" + image)
     if sort not in SORT_FIELDS:
+        # podman prints the same fields in Go map order (random); sorted here
         raise UsageError(f'"{sort}" is not a valid field for sorting. Choose from: {", ".join(SORT_FIELDS)}')
     summaries = eng.list_images(_opts(ctx).paths, flt, all_=all_)
-    rows = _sort_rows(image_rows(summaries, no_trunc), sort)
-    out = sys.stdout
-    if fmt is not None and is_json(fmt):
-        from podpy.cli.output import print_json
-
-        print_json([r.to_json() for r in rows])
-        return
-    if quiet:
-        seen: set[str] = set()
-        for r in rows:
-            if r.ID() not in seen:
-                seen.add(r.ID())
-                out.write(r.ID() + "\n")
-        return
-    if fmt is not None:
-        text = render(
-            fmt,
-            rows,
-            name="images",
-            headers=IMAGES_HEADERS,
-            noheading=noheading or not fmt.startswith("table"),
+    sys.stdout.write(
+        images_text(
+            summaries,
+            fmt=fmt,
+            quiet=quiet,
+            digests=digests,
+            no_trunc=no_trunc,
+            noheading=noheading,
+            history=history,
+            sort=sort,
         )
-    else:
-        cols = [
-            "{{if .Repository}}{{.Repository}}{{else}}<none>{{end}}",
-            "{{if .Tag}}{{.Tag}}{{else}}<none>{{end}}",
-        ]
-        if digests:
-            cols.append("{{.Digest}}")
-        cols += ["{{.ID}}", "{{.Created}}", "{{.Size}}"]
-        if history:
-            cols.append("{{if .History}}{{.History}}{{else}}<none>{{end}}")
-        default = "{{range . }}" + "\t".join(cols) + "\n{{end -}}"
-        text = render(default, rows, name="images", headers=IMAGES_HEADERS, user=False, noheading=noheading)
-    out.write(text)
+    )
 
 
 @click.command("images", context_settings={"help_option_names": ["-h", "--help"]})
@@ -422,10 +293,11 @@ def _rmi(ctx: click.Context, images: tuple[str, ...], force: bool, all_: bool, i
         ]
         if not errors:
             code = 0
-    if errors:
-        for e in errors[:-1]:
-            click.echo(f"Error: {e.message}", err=True)
-        raise PodpyError(errors[-1].message, exit_code=code or EXIT_PODPY)
+    if len(errors) == 1:
+        raise PodpyError(errors[0].message, exit_code=code or EXIT_PODPY)
+    if errors:  # podman's multierror text
+        lines = "".join(f"\n\t* {e.message}" for e in errors)
+        raise PodpyError(f"{len(errors)} errors occurred:{lines}", exit_code=code or EXIT_PODPY)
 
 
 def _rmi_options(f: Any) -> Any:

@@ -95,6 +95,7 @@ def run_inspect(ctx: click.Context, names: tuple[str, ...], type_: str, fmt: str
         except PodpyError as e:
             raise PodpyError(f"inspecting object: printing inspect output: {e.message}") from None
     if errors:
+        sys.stdout.flush()  # the document first, then the errors, as podman prints them
         for e in errors[:-1]:
             click.echo(f"Error: inspecting object: {e}", err=True)
         raise PodpyError(f"inspecting object: {errors[-1]}")

@@ -2,21 +2,29 @@
 
 Commands are listed in ``COMMANDS`` with their one-line help so that ``podpy --help``
 imports none of them (start-up must stay fast). Add a command by adding a row.
+
+Start-up: this module imports neither click nor logging at import time. ``main`` first tries a
+fast path for the hottest, simplest invocations (``--version``; ``images``/``image ls`` with
+only boolean flags), which print exactly what the click command prints from the same code
+(``cli.output.images_text``); everything else, including every error and ``--help``, goes
+through click (built on first use by ``_build_cli``).
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
 import os
 import sys
-from dataclasses import dataclass
-
-import click
 
 from podpy import __version__
 from podpy.util.errors import EXIT_PODPY, PodpyError
-from podpy.util.paths import Paths, default_paths
+
+TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import Any
+
+    import click
+
+    from podpy.util.paths import Paths
 
 # name -> (module, attribute, one-line help). Nouns are groups; verbs at top level mirror podman's aliases.
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -35,110 +43,234 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "login": ("podpy.cli.login", "login_cmd", "Log in to a container registry"),
     "logout": ("podpy.cli.login", "logout_cmd", "Log out of a container registry"),
     "run": ("podpy.cli.container", "run_cmd", "Run a command in a new container"),
+    "info": ("podpy.cli.system", "info_cmd", "Display podpy system information"),
+    "system": ("podpy.cli.system", "system", "Manage podpy"),
     "unshare": ("podpy.cli.unshare", "unshare_cmd", "Run a command in a modified user namespace"),
+    "container": ("podpy.cli.lifecycle", "container_group", "Manage containers"),
+    "create": ("podpy.cli.lifecycle", "create_cmd", "Create but do not start a container"),
+    "start": ("podpy.cli.lifecycle", "start_cmd", "Start one or more containers"),
+    "stop": ("podpy.cli.lifecycle", "stop_cmd", "Stop one or more containers"),
+    "kill": ("podpy.cli.lifecycle", "kill_cmd", "Kill one or more running containers with a specific signal"),
+    "rm": ("podpy.cli.lifecycle", "rm_cmd", "Remove one or more containers"),
+    "restart": ("podpy.cli.lifecycle", "restart_cmd", "Restart one or more containers"),
+    "wait": ("podpy.cli.lifecycle", "wait_cmd", "Block on one or more containers"),
+    "logs": ("podpy.cli.lifecycle", "logs_cmd", "Fetch the logs of one or more containers"),
+    "ps": ("podpy.cli.ps", "ps_cmd", "List containers"),
 }
 
-log = logging.getLogger("podpy")
 
-
-@dataclass
 class GlobalOptions:
-    """What every command may need from the global flags."""
+    """What every command may need from the global flags (a plain class: no dataclasses at start-up)."""
 
-    paths: Paths
-    log_level: str
-    storage_driver: str | None
+    __slots__ = ("log_level", "paths", "storage_driver")
+
+    def __init__(self, paths: Paths, log_level: str, storage_driver: str | None) -> None:
+        self.paths = paths
+        self.log_level = log_level
+        self.storage_driver = storage_driver
+
+    def __repr__(self) -> str:
+        return f"GlobalOptions(paths={self.paths!r}, log_level={self.log_level!r}, storage_driver={self.storage_driver!r})"
 
 
-class LazyGroup(click.Group):
-    """A click group whose subcommands are imported only when invoked."""
+_BUILT: dict[str, Any] = {}
 
-    def __init__(
-        self, *args: object, commands_table: dict[str, tuple[str, str, str]], **kwargs: object
+
+def __getattr__(name: str) -> Any:
+    """``cli`` and ``LazyGroup`` need click: build them on first access."""
+    if name in ("cli", "LazyGroup"):
+        return _build_cli()[name]
+    raise AttributeError(name)
+
+
+def _build_cli() -> dict[str, Any]:
+    if _BUILT:
+        return _BUILT
+    import importlib
+
+    import click
+
+    class LazyGroup(click.Group):
+        """A click group whose subcommands are imported only when invoked."""
+
+        def __init__(
+            self, *args: object, commands_table: dict[str, tuple[str, str, str]], **kwargs: object
+        ) -> None:
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+            self._table = commands_table
+
+        def list_commands(self, ctx: click.Context) -> list[str]:
+            return sorted(set(self._table) | set(super().list_commands(ctx)))
+
+        def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+            if cmd_name in self._table:
+                module, attr, _ = self._table[cmd_name]
+                cmd = getattr(importlib.import_module(module), attr)
+                cmd.name = cmd_name if cmd_name not in ("image",) else cmd.name
+                return cmd
+            return super().get_command(ctx, cmd_name)
+
+        def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+            rows = [(name, self._table[name][2]) for name in sorted(self._table)]
+            rows += [
+                (n, c.get_short_help_str()) for n, c in sorted(self.commands.items()) if n not in self._table
+            ]
+            if rows:
+                with formatter.section("Available Commands"):
+                    formatter.write_dl(sorted(rows))
+
+    @click.group(
+        cls=LazyGroup,
+        commands_table=COMMANDS,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    @click.version_option(
+        __version__, "-v", "--version", prog_name="podpy", message="%(prog)s version %(version)s"
+    )
+    @click.option(
+        "--root", type=click.Path(), default=None, help="Path to the root directory in which data is stored"
+    )
+    @click.option(
+        "--runroot", type=click.Path(), default=None, help="Path to the 'run directory' where state is stored"
+    )
+    @click.option(
+        "--log-level",
+        type=click.Choice(["trace", "debug", "info", "warn", "warning", "error", "fatal", "panic"]),
+        default="warn",
+        show_default=True,
+        help="Log messages above specified level",
+    )
+    @click.option("--storage-driver", default=None, help="Select which storage driver is used (overlay, vfs)")
+    @click.option(
+        "--url", default=None, hidden=True, help="Remote podman service (not supported: podpy has no daemon)"
+    )
+    @click.pass_context
+    def cli(
+        ctx: click.Context,
+        root: str | None,
+        runroot: str | None,
+        log_level: str,
+        storage_driver: str | None,
+        url: str | None,
     ) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self._table = commands_table
+        """Manage pods, containers and images — daemonless and rootless."""
+        import logging  # here, not at start-up: ``--help`` and ``--version`` never log
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(set(self._table) | set(super().list_commands(ctx)))
+        from podpy.util.paths import default_paths
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in self._table:
-            module, attr, _ = self._table[cmd_name]
-            cmd = getattr(importlib.import_module(module), attr)
-            cmd.name = cmd_name if cmd_name not in ("image",) else cmd.name
-            return cmd
-        return super().get_command(ctx, cmd_name)
+        if url:
+            raise PodpyError("--url is not supported: podpy has no service; run podpy on the machine itself")
+        level = {"trace": 5, "debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING}.get(
+            log_level, logging.WARNING if log_level == "warning" else logging.ERROR
+        )
+        logging.basicConfig(
+            level=level, format="time=%(asctime)s level=%(levelname)s msg=%(message)s", stream=sys.stderr
+        )
+        if storage_driver and storage_driver not in ("overlay", "vfs"):
+            raise PodpyError(f"unsupported storage driver {storage_driver!r}: use overlay or vfs")
+        ctx.obj = GlobalOptions(
+            paths=default_paths(root, runroot), log_level=log_level, storage_driver=storage_driver
+        )
 
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, self._table[name][2]) for name in sorted(self._table)]
-        rows += [
-            (n, c.get_short_help_str()) for n, c in sorted(self.commands.items()) if n not in self._table
-        ]
-        if rows:
-            with formatter.section("Available Commands"):
-                formatter.write_dl(sorted(rows))
+    _BUILT.update(cli=cli, LazyGroup=LazyGroup, click=click)
+    return _BUILT
 
 
-@click.group(
-    cls=LazyGroup,
-    commands_table=COMMANDS,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-@click.version_option(
-    __version__, "-v", "--version", prog_name="podpy", message="%(prog)s version %(version)s"
-)
-@click.option(
-    "--root", type=click.Path(), default=None, help="Path to the root directory in which data is stored"
-)
-@click.option(
-    "--runroot", type=click.Path(), default=None, help="Path to the 'run directory' where state is stored"
-)
-@click.option(
-    "--log-level",
-    type=click.Choice(["trace", "debug", "info", "warn", "warning", "error", "fatal", "panic"]),
-    default="warn",
-    show_default=True,
-    help="Log messages above specified level",
-)
-@click.option("--storage-driver", default=None, help="Select which storage driver is used (overlay, vfs)")
-@click.option(
-    "--url", default=None, hidden=True, help="Remote podman service (not supported: podpy has no daemon)"
-)
-@click.pass_context
-def cli(
-    ctx: click.Context,
-    root: str | None,
-    runroot: str | None,
-    log_level: str,
-    storage_driver: str | None,
-    url: str | None,
-) -> None:
-    """Manage pods, containers and images — daemonless and rootless."""
-    if url:
-        raise PodpyError("--url is not supported: podpy has no service; run podpy on the machine itself")
-    level = {"trace": 5, "debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING}.get(
-        log_level, logging.WARNING if log_level == "warning" else logging.ERROR
-    )
-    logging.basicConfig(
-        level=level, format="time=%(asctime)s level=%(levelname)s msg=%(message)s", stream=sys.stderr
-    )
-    if storage_driver and storage_driver not in ("overlay", "vfs"):
-        raise PodpyError(f"unsupported storage driver {storage_driver!r}: use overlay or vfs")
-    ctx.obj = GlobalOptions(
-        paths=default_paths(root, runroot), log_level=log_level, storage_driver=storage_driver
-    )
+# Flags of ``images`` the fast path takes (all boolean); anything else goes through click.
+_IMAGES_FLAGS = {
+    "-a": "all_",
+    "--all": "all_",
+    "-q": "quiet",
+    "--quiet": "quiet",
+    "--digests": "digests",
+    "--no-trunc": "no_trunc",
+    "-n": "noheading",
+    "--noheading": "noheading",
+    "--history": "history",
+}
+
+
+def _fast_images(args: list[str]) -> bool:
+    """``[--root R] [--runroot R] images|image ls|image list [boolean flags]`` without click.
+
+    Returns False (nothing done) for any other shape, so click parses it and reports errors.
+    """
+    glob: dict[str, str] = {}
+    i = 0
+    while i < len(args):
+        key, eq, val = args[i].partition("=")
+        if key not in ("--root", "--runroot"):
+            break
+        if not eq:
+            if i + 1 >= len(args) or args[i + 1].startswith("-"):
+                return False
+            i += 1
+            val = args[i]
+        glob[key[2:]] = val
+        i += 1
+    rest = args[i:]
+    if rest[:1] == ["images"]:
+        rest = rest[1:]
+    elif rest[:2] in (["image", "ls"], ["image", "list"]):
+        rest = rest[2:]
+    else:
+        return False
+    flags = {name: False for name in _IMAGES_FLAGS.values()}
+    for a in rest:
+        if a not in _IMAGES_FLAGS:
+            return False
+        flags[_IMAGES_FLAGS[a]] = True
+    from podpy.cli.output import images_text
+    from podpy.engine.images import list_images
+    from podpy.util.paths import default_paths
+
+    all_ = flags.pop("all_")
+    summaries = list_images(default_paths(glob.get("root"), glob.get("runroot")), (), all_=all_)
+    sys.stdout.write(images_text(summaries, **flags))
+    sys.stdout.flush()
+    return True
+
+
+def _error(message: str, code: int) -> None:
+    sys.stderr.write(f"Error: {message}\n")
+    sys.exit(code)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; every PodpyError becomes ``Error: ...`` and its exit code."""
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        rv = cli.main(args=argv, prog_name="podpy", standalone_mode=False)
+        if args in (["--version"], ["-v"]):
+            sys.stdout.write(f"podpy version {__version__}\n")
+            sys.stdout.flush()
+            sys.exit(0)
+        if _fast_images(args):
+            sys.exit(0)
+    except PodpyError as e:
+        _error(e.message, e.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
+    _click_main(argv)
+
+
+def _click_main(argv: list[str] | None) -> None:
+    built = _build_cli()
+    click = built["click"]
+    try:
+        rv = built["cli"].main(args=argv, prog_name="podpy", standalone_mode=False)
     except PodpyError as e:
         click.echo(f"Error: {e.message}", err=True)
         sys.exit(e.exit_code)
     except click.exceptions.Abort:
         click.echo("Aborted!", err=True)
+        sys.exit(EXIT_PODPY)
+    except click.exceptions.NoArgsIsHelpError as e:
+        # a group without its command: podman prints the help, then names what is missing
+        click.echo(e.ctx.get_help() if e.ctx else "")
+        click.echo(f"Error: missing command '{e.ctx.command_path if e.ctx else 'podpy'} COMMAND'", err=True)
         sys.exit(EXIT_PODPY)
     except click.ClickException as e:
         click.echo(f"Error: {e.format_message()}", err=True)

@@ -1,4 +1,8 @@
-"""Shared output helpers: Podman's humanized sizes and ages, JSON documents, pull progress.
+"""Shared output helpers: Podman's humanized sizes and ages, JSON documents, the ``images`` table,
+pull progress.
+
+No click here: ``podpy images`` is printed from this module by ``cli.main``'s fast path as well as
+by the click command, so both print the same bytes.
 
 ``rich`` is imported only when a progress display is actually drawn on a terminal.
 """
@@ -7,11 +11,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import sys
-import threading
 import time
-from typing import Any, TextIO
 
-from podpy.cli.template import go_json
+TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: ``podpy images`` starts without typing
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any, TextIO
 
 # ---------------------------------------------------------------------------------------------
 # humanized values (docker/go-units, as podman prints them)
@@ -112,7 +117,190 @@ def rfc3339(t: _dt.datetime, nano: bool = True) -> str:
 
 def print_json(obj: Any, indent: int = 4, escape_html: bool = True, out: TextIO | None = None) -> None:
     """Print a JSON document the way podman does (``json.MarshalIndent``)."""
+    from podpy.cli.template import go_json
+
     (out or sys.stdout).write(go_json(obj, indent=indent, escape_html=escape_html) + "\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# podman images
+
+
+def tabwrite(text: str, minwidth: int = 12, padding: int = 2) -> str:
+    """Go's ``tabwriter.NewWriter(w, minwidth, 2, padding, ' ', 0)``: tab-terminated cells aligned per
+    column block (runs of consecutive lines that have that column)."""
+    lines = text.split("\n")
+    cells = [ln.split("\t") for ln in lines]
+    widths: list[list[int]] = [[0] * (len(c) - 1) for c in cells]
+
+    def fmt_block(line0: int, line1: int, col: int) -> None:
+        this = line0
+        while this < line1:
+            if col >= len(cells[this]) - 1:
+                this += 1
+                continue
+            end = this
+            width = minwidth
+            while end < line1 and col < len(cells[end]) - 1:
+                width = max(width, len(cells[end][col]) + padding)
+                end += 1
+            for ln in range(this, end):
+                widths[ln][col] = width
+            fmt_block(this, end, col + 1)
+            this = end
+
+    fmt_block(0, len(cells), 0)
+    out = []
+    for c, w in zip(cells, widths, strict=True):
+        out.append("".join(cell.ljust(w[i]) for i, cell in enumerate(c[:-1])) + c[-1])
+    return "\n".join(out)
+
+
+IMAGES_HEADERS = {
+    "Repository": "REPOSITORY",
+    "Tag": "TAG",
+    "ID": "IMAGE ID",
+    "ParentId": "PARENT ID",
+    "RepoTags": "REPO TAGS",
+    "RepoDigests": "REPO DIGESTS",
+    "Created": "CREATED",
+    "CreatedAt": "CREATED AT",
+    "CreatedSince": "CREATED",
+    "CreatedTime": "CREATED AT",
+    "Size": "SIZE",
+    "SharedSize": "SHARED SIZE",
+    "VirtualSize": "VIRTUAL SIZE",
+    "Labels": "LABELS",
+    "Containers": "CONTAINERS",
+    "ReadOnly": "R/O",
+    "Dangling": "DANGLING",
+    "Names": "NAMES",
+    "Digest": "DIGEST",
+    "History": "HISTORY",
+}
+
+
+class ImageRow:
+    """One row of ``podman images`` (its ``imageReporter``): fields and Go-style methods."""
+
+    go_type = "images.imageReporter"
+
+    def __init__(self, s: Any, repository: str, tag: str, no_trunc: bool) -> None:
+        self._s = s
+        self._no_trunc = no_trunc
+        self.Repository = repository
+        self.Tag = tag
+        self.ParentId = ""
+        self.RepoTags = list(s.names)
+        self.RepoDigests = list(s.repo_digests)
+        self.SharedSize = 0
+        self.VirtualSize = s.size
+        self.Labels = s.labels or {}
+        self.Containers = s.containers
+        self.ReadOnly = s.read_only
+        self.Dangling = s.dangling
+        self.Names = list(s.names)
+        self.Digest = s.digest
+
+    def ID(self) -> str:  # noqa: N802 - Go method names are the template fields
+        return "sha256:" + self._s.id if self._no_trunc else self._s.id[:12]
+
+    def Created(self) -> str:  # noqa: N802
+        return human_ago(self._s.created)
+
+    def CreatedSince(self) -> str:  # noqa: N802
+        return self.Created()
+
+    def CreatedAt(self) -> str:  # noqa: N802
+        return go_time_string(self._s.created)
+
+    def CreatedTime(self) -> str:  # noqa: N802
+        return self.CreatedAt()
+
+    def Size(self) -> str:  # noqa: N802
+        return human_size(self._s.size)
+
+    def History(self) -> str:  # noqa: N802
+        return ", ".join(self._s.history)
+
+    def to_json(self) -> dict:
+        return self._s.to_json()
+
+
+def image_rows(summaries: Sequence[Any], no_trunc: bool) -> list[ImageRow]:
+    """One row per tagged name (an image without tagged names gets one ``<none>`` row), like podman."""
+    from podpy.engine.images import repo_tag
+
+    rows: list[ImageRow] = []
+    for s in summaries:
+        if s.names:
+            tagged, untagged = [], []
+            for n in s.names:
+                repo, tag = repo_tag(n)
+                (untagged if tag == "<none>" else tagged).append(ImageRow(s, repo, tag, no_trunc))
+            rows.extend(tagged or untagged[:1])
+        else:
+            rows.append(ImageRow(s, "<none>", "<none>", no_trunc))
+    return rows
+
+
+SORT_FIELDS = ("created", "id", "repository", "size", "tag")
+
+
+def sort_rows(rows: list[ImageRow], key: str) -> list[ImageRow]:
+    if key == "id":
+        return sorted(rows, key=lambda r: r.ID())
+    if key == "repository":
+        return sorted(rows, key=lambda r: r.Repository)
+    if key == "size":
+        return sorted(rows, key=lambda r: r._s.size)
+    if key == "tag":
+        return sorted(rows, key=lambda r: r.Tag)
+    return sorted(rows, key=lambda r: r._s.created, reverse=True)
+
+
+def images_text(
+    summaries: Sequence[Any],
+    *,
+    fmt: str | None = None,
+    quiet: bool = False,
+    digests: bool = False,
+    no_trunc: bool = False,
+    noheading: bool = False,
+    history: bool = False,
+    sort: str = "created",
+) -> str:
+    """What ``podman images`` prints for these images and flags (``--format`` through the template)."""
+    rows = sort_rows(image_rows(summaries, no_trunc), sort)
+    if fmt is not None:
+        from podpy.cli.template import go_json, is_json, render
+
+        if is_json(fmt):
+            return go_json([r.to_json() for r in rows], indent=4, escape_html=True) + "\n"
+    if quiet:
+        ids = [r.ID() for r in rows]
+        return "".join(i + "\n" for i in dict.fromkeys(ids))
+    if fmt is not None:
+        return render(
+            fmt,
+            rows,
+            name="images",
+            headers=IMAGES_HEADERS,
+            noheading=noheading or not fmt.startswith("table"),
+        )
+    # the default table, as podman's default template renders it (without the template engine:
+    # this is the start-up path of the most frequent command)
+    lines = []
+    if not noheading:
+        head = ["REPOSITORY", "TAG", *(["DIGEST"] if digests else []), "IMAGE ID", "CREATED", "SIZE"]
+        lines.append("\t".join(head + (["HISTORY"] if history else [])))
+    for r in rows:
+        cells = [r.Repository or "<none>", r.Tag or "<none>", *([r.Digest] if digests else [])]
+        cells += [r.ID(), r.Created(), r.Size()]
+        if history:
+            cells.append(r.History() or "<none>")
+        lines.append("\t".join(cells))
+    return tabwrite("".join(line + "\n" for line in lines))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -142,6 +330,8 @@ class PlainReporter(PullReporter):
 
     def __init__(self, out: TextIO | None = None) -> None:
         self.out = out or sys.stderr
+        import threading
+
         self._lock = threading.Lock()
 
     def _p(self, line: str) -> None:

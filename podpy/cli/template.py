@@ -17,9 +17,9 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 
+from podpy.cli.output import tabwrite
 from podpy.util.errors import PodpyError
 
 __all__ = [
@@ -90,6 +90,8 @@ def _go_type_name(v: Any) -> str:
 
 def _float_digits(f: float) -> tuple[str, int]:
     """Shortest round-trip digits of ``|f|`` and the decimal exponent of the first digit."""
+    from decimal import Decimal  # rare (%g of floats); not on every command's start-up
+
     t = Decimal(repr(abs(f))).normalize().as_tuple()
     digits = "".join(map(str, t.digits)) or "0"
     exp = len(digits) - 1 + int(t.exponent)
@@ -1193,36 +1195,6 @@ class _HeaderRow(dict):  # type: ignore[type-arg]
         if key in self:
             return _HeaderCell(self[key])
         return NO_VALUE
-
-
-def tabwrite(text: str, minwidth: int = 12, padding: int = 2) -> str:
-    """Go's ``tabwriter.NewWriter(w, minwidth, 2, padding, ' ', 0)``: tab-terminated cells aligned per
-    column block (runs of consecutive lines that have that column)."""
-    lines = text.split("\n")
-    cells = [ln.split("\t") for ln in lines]
-    widths: list[list[int]] = [[0] * (len(c) - 1) for c in cells]
-
-    def fmt_block(line0: int, line1: int, col: int) -> None:
-        this = line0
-        while this < line1:
-            if col >= len(cells[this]) - 1:
-                this += 1
-                continue
-            end = this
-            width = minwidth
-            while end < line1 and col < len(cells[end]) - 1:
-                width = max(width, len(cells[end][col]) + padding)
-                end += 1
-            for ln in range(this, end):
-                widths[ln][col] = width
-            fmt_block(this, end, col + 1)
-            this = end
-
-    fmt_block(0, len(cells), 0)
-    out = []
-    for c, w in zip(cells, widths, strict=True):
-        out.append("".join(cell.ljust(w[i]) for i, cell in enumerate(c[:-1])) + c[-1])
-    return "\n".join(out)
 
 
 def render(

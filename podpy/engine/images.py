@@ -9,21 +9,26 @@ from __future__ import annotations
 
 import datetime as _dt
 import fnmatch
-import logging
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
 from podpy.util.errors import ConflictError, ImageNotKnown, NotFoundError, PodpyError, UsageError
 from podpy.util.paths import Paths
 
+TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: ``podpy images`` starts without typing
 if TYPE_CHECKING:
-    from podpy.store.images import ImageRecord
+    from typing import Any
+
+    from podpy.store.images import ImageReader, ImageRecord
     from podpy.store.store import Store
 
-log = logging.getLogger(__name__)
+
+def _debug(msg: str, *args: object) -> None:
+    import logging  # not at import time: ``podpy images`` starts without logging
+
+    logging.getLogger(__name__).debug(msg, *args)
+
 
 EXIT_NO_SUCH_IMAGE = 1  # podman rmi / image exists: the image does not exist
 EXIT_IMAGE_IN_USE = 2  # podman rmi: the image is used by a container
@@ -33,16 +38,18 @@ image_users_hook: Callable[[Paths, str], list[str]] | None = None
 
 
 def open_store(paths: Paths) -> Store:
+    """The full store, for commands that write (or need layer data)."""
     from podpy.store.store import Store
-    from podpy.util.lock import FileLock
 
     cap = os.environ.get("PODPY_MAX_UNPACKED", "")
-    store = Store(paths.storage, max_unpacked=int(cap)) if cap.isdigit() else Store(paths.storage)
-    # Workaround (reported to the store's owner): two processes opening a new images.db at once can
-    # get "database is locked" from the WAL switch; serialize the first open of each process.
-    with FileLock(paths.storage / "locks" / "db-open.lock"):
-        store.db._conn()
-    return store
+    return Store(paths.storage, max_unpacked=int(cap)) if cap.isdigit() else Store(paths.storage)
+
+
+def open_reader(paths: Paths) -> ImageReader:
+    """Only the image database and small blobs: what listing and lookups need, nothing store-wide."""
+    from podpy.store.images import ImageReader
+
+    return ImageReader(paths.storage)
 
 
 def pull(paths: Paths, name: str, **kwargs: Any) -> list[str]:
@@ -69,12 +76,16 @@ def normalize_local_name(name: str) -> str:
     if not name or name != name.strip() or " " in name:
         raise UsageError(f"invalid image name {name!r}")
     domain, path, tag, digest = _split(name)
-    if not re.fullmatch(
-        r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*", path
-    ):
-        raise UsageError(f"invalid image name {name!r}: repository names must be lower-case")
+    path_re = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    if not re.fullmatch(path_re, path):
+        why = (
+            "repository name must be lowercase"
+            if re.fullmatch(path_re, path.lower())
+            else "invalid reference format"
+        )
+        raise UsageError(f'normalizing name "{name}": normalizing name "{name}": {why}')  # podman's text
     if tag and not re.fullmatch(r"[\w][\w.-]{0,127}", tag):
-        raise UsageError(f"invalid image name {name!r}: invalid tag {tag!r}")
+        raise UsageError(f'normalizing name "{name}": normalizing name "{name}": invalid reference format')
     if not domain:
         domain = "localhost"
     if domain == "docker.io" and "/" not in path:
@@ -105,12 +116,12 @@ def search_registries() -> list[str]:
         conf = _registry_api().load_conf()
         regs = list(getattr(conf, "unqualified_search_registries", None) or [])
     except Exception as e:  # noqa: BLE001 - a broken registries.conf must not break local lookups
-        log.debug("registries.conf not usable for local lookup: %s", e)
+        _debug("registries.conf not usable for local lookup: %s", e)
         regs = []
     return regs or ["docker.io"]
 
 
-def lookup(store: Store, name: str) -> ImageRecord:
+def lookup(store: ImageReader, name: str) -> ImageRecord:
     """The image a user means by ``name`` (ID, prefix, full or short name); ImageNotKnown otherwise."""
     return store.lookup_image(name, search_registries())
 
@@ -119,7 +130,7 @@ def lookup(store: Store, name: str) -> ImageRecord:
 # sizes, configs
 
 
-def _config(store: Store, rec: ImageRecord) -> dict:
+def _config(store: ImageReader, rec: ImageRecord) -> dict:
     try:
         cfg = store.image_config(rec)
     except PodpyError:
@@ -127,20 +138,21 @@ def _config(store: Store, rec: ImageRecord) -> dict:
     return cfg if isinstance(cfg, dict) else {}
 
 
-def _blob_size(store: Store, digest: str) -> int:
+def _blob_size(store: ImageReader, digest: str) -> int:
     try:
         return store.blob_path(digest).stat().st_size
     except OSError:
         return 0
 
 
-def image_size(store: Store, rec: ImageRecord) -> int:
-    """Podman's image Size: unpacked layers plus its stored "big data" items: the manifest twice
-    (``manifest`` and ``manifest-<digest>``), the config, and the index when pulled through one."""
-    size = rec.size + 2 * _blob_size(store, rec.manifest_digest) + _blob_size(store, rec.config_digest)
-    if rec.index_digest:
-        size += _blob_size(store, rec.index_digest)
-    return size
+def image_size(store: ImageReader, rec: ImageRecord) -> int:
+    """Podman's image Size: unpacked layers plus its stored "big data" items: the current manifest
+    (``manifest``), one ``manifest-<digest>`` per manifest or index it was pulled through (a v2s2
+    and an OCI manifest of the same config count both), and the config."""
+    digests = {rec.manifest_digest, *([rec.index_digest] if rec.index_digest else [])}
+    digests.update(rd.rpartition("@")[2] for rd in rec.repo_digests)
+    size = rec.size + _blob_size(store, rec.manifest_digest) + _blob_size(store, rec.config_digest)
+    return size + sum(_blob_size(store, d) for d in sorted(digests))
 
 
 def parse_time(value: str | None) -> _dt.datetime | None:
@@ -176,44 +188,80 @@ def _created_time(rec: ImageRecord, cfg: dict | None = None) -> _dt.datetime:
 
 
 def image_digest(rec: ImageRecord) -> str:
-    """Podman's ``Digest``: the digest the image was pulled by (the index's, when pulled through one)."""
-    return rec.index_digest or rec.manifest_digest
+    """Podman's ``Digest``: the digest the image was first pulled by (the index's, when pulled through
+    one); later pulls of the same image through another manifest do not change it."""
+    return rec.extra.get("digest") or rec.index_digest or rec.manifest_digest
+
+
+def names_history(rec: ImageRecord) -> list[str]:
+    """Podman's NamesHistory: every name the image had, newest first (kept after untag)."""
+    return list(rec.extra.get("names_history") or reversed(rec.names))
 
 
 def repo_digests(rec: ImageRecord) -> list[str]:
-    """``repo@digest`` for every repository the image is known under, sorted (as podman)."""
-    out = set(rec.repo_digests)
-    for n in rec.names:
-        out.add(f"{repo_of(n)}@{rec.manifest_digest}")
-    return sorted(out)
+    """``repo@digest`` for each repository of the image's names and each manifest digest it was pulled
+    by, sorted (libimage's RepoDigests: an image without names has none)."""
+    digests = {rec.manifest_digest, *(rd.rpartition("@")[2] for rd in rec.repo_digests)}
+    return sorted({f"{repo_of(n)}@{d}" for n in rec.names for d in digests})
 
 
 # ---------------------------------------------------------------------------------------------
 # list
 
 
-@dataclass
 class ImageSummary:
-    """One image as ``podman images`` sees it (entities.ImageSummary)."""
+    """One image as ``podman images`` sees it (entities.ImageSummary).
 
-    id: str
-    names: list[str]
-    repo_digests: list[str]
-    digest: str
-    created: _dt.datetime
-    size: int
-    labels: dict[str, str] | None
-    containers: int
-    history: list[str]
-    arch: str = ""
-    os: str = ""
-    dangling: bool = False
-    read_only: bool = False
-    config: dict = field(default_factory=dict, repr=False)
+    Plain classes here, not dataclasses: importing ``dataclasses`` costs ``podpy images`` milliseconds.
+    """
+
+    def __init__(
+        self,
+        *,
+        id: str,  # noqa: A002 - podman's field name
+        names: list[str],
+        repo_digests: list[str],
+        digest: str,
+        created: _dt.datetime,
+        size: int,
+        labels: dict[str, str] | None,
+        containers: int | Callable[[], int],
+        history: list[str],
+        arch: str = "",
+        os: str = "",
+        dangling: bool = False,
+        read_only: bool = False,
+        config: dict | None = None,
+    ) -> None:
+        self.id = id
+        self.names = names
+        self.repo_digests = repo_digests
+        self.digest = digest
+        self.created = created
+        self.size = size
+        self.labels = labels
+        self._containers = containers
+        self.history = history
+        self.arch = arch
+        self.os = os
+        self.dangling = dangling
+        self.read_only = read_only
+        self.config = config if config is not None else {}
+
+    @property
+    def containers(self) -> int:
+        """Containers using the image (counted on first use: the default listing never needs it)."""
+        if callable(self._containers):
+            self._containers = self._containers()
+        return self._containers
+
+    def __repr__(self) -> str:
+        return f"ImageSummary(id={self.id!r}, names={self.names!r}, size={self.size!r})"
 
     def to_json(self) -> dict:
-        """``podman images --format json`` element (RepoTags null, Created unix, CreatedAt)."""
-        return {
+        """``podman images --format json`` element (RepoTags null, Created unix, CreatedAt; ``Dangling``
+        and ``Names`` only when set, Go's omitempty)."""
+        doc = {
             "Id": self.id,
             "ParentId": "",
             "RepoTags": None,
@@ -223,12 +271,17 @@ class ImageSummary:
             "VirtualSize": self.size,
             "Labels": self.labels,
             "Containers": self.containers,
-            "Names": self.names or None,
+            "Dangling": self.dangling,
+            "Names": self.names,
             "Digest": self.digest,
             "History": self.history or None,
             "Created": int(self.created.timestamp()),
             "CreatedAt": rfc3339(self.created, nano=True),
         }
+        for key in ("Dangling", "Names"):
+            if not doc[key]:
+                del doc[key]
+        return doc
 
 
 _FILTERS = (
@@ -246,14 +299,39 @@ _FILTERS = (
 )
 
 
-def _users(paths: Paths, rec: ImageRecord) -> list[str]:
-    users = list(rec.users)
-    if image_users_hook is not None:
+class _ImageUsers:
+    """Which containers use which image: ``state.db`` (read once, and only when asked: plain
+    ``podpy images`` never opens it), records' own users and ``image_users_hook``."""
+
+    def __init__(self, paths: Paths) -> None:
+        self.paths = paths
+        self._by_image: dict[str, list[str]] | None = None
+
+    def _load(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        if not (self.paths.root / "state.db").exists():
+            return out
+        from podpy.engine.state import State
+
+        st = State(self.paths)
         try:
-            users = sorted(set(users) | set(image_users_hook(paths, rec.id)))
-        except Exception as e:  # noqa: BLE001 - the hook is best effort for listing
-            log.debug("image users hook failed: %s", e)
-    return users
+            for c in st.list():
+                if c.image_id:
+                    out.setdefault(c.image_id.removeprefix("sha256:"), []).append(c.id)
+        finally:
+            st.close()
+        return out
+
+    def of(self, rec: ImageRecord) -> list[str]:
+        if self._by_image is None:
+            self._by_image = self._load()
+        users = set(rec.users) | set(self._by_image.get(rec.id, ()))
+        if image_users_hook is not None:
+            try:
+                users |= set(image_users_hook(self.paths, rec.id))
+            except Exception as e:  # noqa: BLE001 - the hook is best effort for listing
+                _debug("image users hook failed: %s", e)
+        return sorted(users)
 
 
 def _reference_candidates(name: str) -> list[str]:
@@ -296,9 +374,11 @@ def _bool_filter(key: str, value: str) -> bool:
 
 
 def list_images(paths: Paths, filters: Sequence[str] = (), all_: bool = False) -> list[ImageSummary]:
-    """All images (most recently created first), filtered like ``podman images --filter``."""
-    store = open_store(paths)
-    recs = store.list_images()
+    """All images in store order (oldest first, names newest first), filtered like ``podman images --filter``."""
+    store = open_reader(paths)
+    users = _ImageUsers(paths)
+    # podman lists in store order (oldest image first; the CLI's sort is stable)
+    recs = sorted(store.list_images(), key=lambda r: r.pulled_at)
     flt = parse_filters(filters)
     summaries: list[ImageSummary] = []
     cfgs: dict[str, dict] = {}
@@ -314,8 +394,8 @@ def list_images(paths: Paths, filters: Sequence[str] = (), all_: bool = False) -
                 created=_created_time(rec, cfg),
                 size=image_size(store, rec),
                 labels=_sorted_map((cfg.get("config") or {}).get("Labels")) or None,
-                containers=len(_users(paths, rec)),
-                history=list(reversed(rec.names)),
+                containers=lambda rec=rec: len(users.of(rec)),
+                history=names_history(rec),
                 arch=cfg.get("architecture", ""),
                 os=cfg.get("os", ""),
                 dangling=not rec.names,
@@ -466,7 +546,7 @@ def inspect_record(store: Store, rec: ImageRecord) -> dict[str, Any]:
             "ManifestType": rec.manifest_media_type,
             "User": c.get("User", ""),
             "History": [_history_entry(h) for h in cfg.get("history") or []],
-            "NamesHistory": list(reversed(rec.names)),
+            "NamesHistory": names_history(rec),
         }
     )
     return doc
@@ -489,14 +569,24 @@ def _history_entry(h: dict) -> dict:
 # history
 
 
-@dataclass
 class HistoryRow:
-    id: str  # full image ID or "<missing>"
-    created: _dt.datetime | None
-    created_by: str
-    size: int
-    comment: str
-    tags: list[str] = field(default_factory=list)
+    """One row of ``podman history``; ``id`` is the full image ID or ``<missing>``."""
+
+    def __init__(
+        self,
+        id: str,  # noqa: A002 - podman's field name
+        created: _dt.datetime | None,
+        created_by: str,
+        size: int,
+        comment: str,
+        tags: list[str] | None = None,
+    ) -> None:
+        self.id = id
+        self.created = created
+        self.created_by = created_by
+        self.size = size
+        self.comment = comment
+        self.tags = tags if tags is not None else []
 
     def to_json(self) -> dict:
         d: dict[str, Any] = {
@@ -599,7 +689,7 @@ def untag(paths: Paths, image: str, names: Sequence[str] = ()) -> list[str]:
 
 
 def exists(paths: Paths, name: str) -> bool:
-    store = open_store(paths)
+    store = open_reader(paths)
     try:
         lookup(store, name)
     except NotFoundError:
@@ -611,12 +701,14 @@ def exists(paths: Paths, name: str) -> bool:
 # remove, prune
 
 
-@dataclass
 class RemoveReport:
-    untagged: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-    errors: list[PodpyError] = field(default_factory=list)
-    exit_code: int = 0
+    """What ``rmi`` did: names untagged, IDs deleted, per-image errors and the exit code."""
+
+    def __init__(self) -> None:
+        self.untagged: list[str] = []
+        self.deleted: list[str] = []
+        self.errors: list[PodpyError] = []
+        self.exit_code = 0
 
 
 def _ensure_ns(paths: Paths) -> None:
@@ -648,6 +740,7 @@ def remove(paths: Paths, names: Sequence[str], force: bool = False, all_: bool =
                 rep.errors.append(e)
                 rep.exit_code = rep.exit_code or EXIT_NO_SUCH_IMAGE
     deleted_any = False
+    image_users = _ImageUsers(paths)
     for typed, rec in targets:
         assert rec is not None
         try:
@@ -677,7 +770,7 @@ def remove(paths: Paths, names: Sequence[str], force: bool = False, all_: bool =
             )
             rep.exit_code = rep.exit_code or 125
             continue
-        users = _users(paths, rec)
+        users = image_users.of(rec)
         if users and not force:
             rep.errors.append(
                 ConflictError(
@@ -686,6 +779,14 @@ def remove(paths: Paths, names: Sequence[str], force: bool = False, all_: bool =
             )
             rep.exit_code = EXIT_IMAGE_IN_USE
             continue
+        if users:  # -f: like podman, the containers using the image go first
+            from podpy.engine.containers import remove as remove_container
+
+            for cid in users:
+                try:
+                    remove_container(paths, cid, force=True)
+                except NotFoundError:
+                    pass  # removed meanwhile, or only a store-level user
         for n in rec.names:
             rep.untagged.append(n)
         store.remove_image(rec.id, force=True, prune=False)
@@ -728,12 +829,13 @@ def prune(paths: Paths, all_: bool = False, filters: Sequence[str] = ()) -> list
     if filters:
         keep_ids = {s.id for s in list_images(paths, filters)}
     removed: list[str] = []
+    image_users = _ImageUsers(paths)
     for rec in store.list_images():
         if keep_ids is not None and rec.id not in keep_ids:
             continue
         if rec.names and not all_:
             continue
-        if _users(paths, rec):
+        if image_users.of(rec):
             continue
         try:
             store.remove_image(rec.id, force=False, prune=False)
@@ -747,6 +849,6 @@ def prune(paths: Paths, all_: bool = False, filters: Sequence[str] = ()) -> list
 
 def image_config(paths: Paths, name: str) -> tuple[str, dict]:
     """(image ID, config JSON) — used by the container engine and ``inspect``."""
-    store = open_store(paths)
+    store = open_reader(paths)
     rec = lookup(store, name)
     return rec.id, _config(store, rec)

@@ -22,13 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from podpy.spec.digest import parse_digest
-from podpy.spec.mediatypes import MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE
+from podpy.spec.mediatypes import MAX_CONFIG_SIZE
 from podpy.store import session
 from podpy.store.blobs import BlobStore
-from podpy.store.images import ImageDB, ImageRecord, LayerRecord
+from podpy.store.images import ImageReader, ImageRecord, LayerRecord
 from podpy.store.layers import DEFAULT_MAX_UNPACKED, LayerInfo, LayerStore
-from podpy.store.names import HEX_PREFIX_RE, short_name_matches, split_name
-from podpy.util.errors import ConflictError, ImageNotKnown, InvalidInput, StoreError
+from podpy.util.errors import ImageNotKnown, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +42,13 @@ class GCResult:
     skipped: bool = False  # another writer was active: nothing was removed
 
 
-class Store:
+class Store(ImageReader):
     """The image store under ``root``; cheap to create, safe to use from many threads and processes."""
 
     def __init__(self, root: Path, *, max_unpacked: int = DEFAULT_MAX_UNPACKED, fsync: bool = True) -> None:
-        self.root = Path(root)
+        super().__init__(root)
         self.blobs = BlobStore(self.root, fsync=fsync)
         self.layers = LayerStore(self.root, max_unpacked=max_unpacked)
-        self.db = ImageDB(self.root / "images.db")
         self._lock_path = self.root / "locks" / "store.lock"
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.clean_leftovers()
@@ -225,106 +223,6 @@ class Store:
                 check=check,
             )
 
-    def get_image(self, image_id: str) -> ImageRecord:
-        """By full ID (hex, or ``sha256:`` + hex); raises ``ImageNotKnown``."""
-        iid = image_id.removeprefix("sha256:")
-        rec = self.db.get(iid)
-        if rec is None:
-            raise ImageNotKnown(image_id)
-        return rec
-
-    def find_image(
-        self, name_or_id: str, search_registries: Sequence[str] = ("docker.io",)
-    ) -> ImageRecord | None:
-        """Like ``lookup_image`` but returns None when nothing matches."""
-        try:
-            return self.lookup_image(name_or_id, search_registries)
-        except ImageNotKnown:
-            return None
-
-    def lookup_image(self, name_or_id: str, search_registries: Sequence[str] = ("docker.io",)) -> ImageRecord:
-        """Resolve what a user typed to one image, like Podman's local lookup.
-
-        Order: full ID (optionally ``sha256:``-prefixed); exact name; name + ``:latest``; unique ID
-        prefix of at least 3 hex chars; ``name@sha256:…`` against repo digests; short names against
-        ``localhost/NAME``, then ``REGISTRY/[library/]NAME`` for ``search_registries``, then any stored
-        name whose repository path ends with ``/NAME``. Raises ``ImageNotKnown`` (or ``ConflictError``
-        for an ambiguous ID prefix).
-        """
-        typed = name_or_id.strip()
-        if not typed:
-            raise ImageNotKnown(name_or_id)
-        bare = typed.removeprefix("sha256:")
-        if HEX_PREFIX_RE.match(bare) and len(bare) == 64 and (rec := self.db.get(bare)):
-            return rec
-        iid = self.db.id_by_name(typed)
-        if iid is None:
-            parts = split_name(typed)
-            if not parts.tag and not parts.digest:
-                iid = self.db.id_by_name(typed + ":latest")
-        if iid is None and HEX_PREFIX_RE.match(bare):
-            ids = self.db.ids_with_prefix(bare)
-            if len(ids) == 1:
-                iid = ids[0]
-            elif len(ids) > 1:
-                raise ConflictError(
-                    f"{typed}: short ID is ambiguous, it matches {len(ids)} images; type more of it"
-                )
-        if iid is None:
-            iid = self._lookup_name(typed, search_registries)
-        if iid is None:
-            raise ImageNotKnown(name_or_id)
-        rec = self.db.get(iid)
-        if rec is None:  # removed in between
-            raise ImageNotKnown(name_or_id)
-        return rec
-
-    def _lookup_name(self, typed: str, search_registries: Sequence[str]) -> str | None:
-        parts = split_name(typed)
-        if parts.digest:
-            try:
-                parse_digest(parts.digest)
-            except InvalidInput:
-                return None
-            rds = self.db.all_repo_digests()
-            wanted = [f"{parts.repo}@{parts.digest}"]
-            if not parts.domain:
-                wanted += [f"localhost/{parts.path}@{parts.digest}"]
-                for reg in search_registries:
-                    wanted.append(f"{reg}/{parts.path}@{parts.digest}")
-                    if reg == "docker.io" and "/" not in parts.path:
-                        wanted.append(f"docker.io/library/{parts.path}@{parts.digest}")
-            by_rd = dict(rds)
-            for w in wanted:
-                if w in by_rd:
-                    return by_rd[w]
-            if not parts.domain:
-                for rd, iid in rds:
-                    rp = split_name(rd)
-                    if rp.digest == parts.digest and short_name_matches(split_name(parts.path), rp.repo):
-                        return iid
-            return None
-        if parts.domain:
-            return None
-        tag = parts.tag or "latest"
-        candidates = [f"localhost/{parts.path}:{tag}"]
-        for reg in search_registries:
-            candidates.append(f"{reg}/{parts.path}:{tag}")
-            if reg == "docker.io" and "/" not in parts.path:
-                candidates.append(f"docker.io/library/{parts.path}:{tag}")
-        for c in candidates:
-            if (iid := self.db.id_by_name(c)) is not None:
-                return iid
-        want = split_name(f"{parts.path}:{tag}")
-        for name, iid in self.db.all_names():
-            if short_name_matches(want, name):
-                return iid
-        return None
-
-    def list_images(self) -> list[ImageRecord]:
-        """All images, most recently pulled first."""
-        return self.db.all()
-
     def tag_image(self, image_id: str, name: str) -> None:
         """Give the image ``name`` (a full ``registry/repo:tag``), taking it from any other image."""
         self.db.tag(self.get_image(image_id).id, name)
@@ -350,19 +248,6 @@ class Store:
         self.db.remove_user(image_id.removeprefix("sha256:"), user_id)
 
     # -- convenience readers --------------------------------------------------------------------
-    def image_config(self, rec: ImageRecord) -> dict:
-        """The image's config JSON (size-capped)."""
-        try:
-            return json.loads(self.get_blob_bytes(rec.config_digest, MAX_CONFIG_SIZE))
-        except ValueError as e:
-            raise StoreError(f"image {rec.id[:12]}: config blob is not valid JSON: {e}") from e
-
-    def image_manifest(self, rec: ImageRecord) -> dict:
-        try:
-            return json.loads(self.get_blob_bytes(rec.manifest_digest, MAX_MANIFEST_SIZE))
-        except ValueError as e:
-            raise StoreError(f"image {rec.id[:12]}: manifest blob is not valid JSON: {e}") from e
-
     def layer_dirs(self, rec: ImageRecord) -> list[Path]:
         """The image's layer ``diff`` dirs, base layer first (reverse for overlay's lowerdir order)."""
         return [self.layer_dir(layer.diff_id) for layer in rec.layers]

@@ -163,7 +163,7 @@ def test_repo_tag_display(name: str, repo: str, tag: str) -> None:
 
 
 def test_rows_one_per_tag_and_none_for_digest_only(paths: Paths, make_image: MakeImage) -> None:
-    from podpy.cli.image import image_rows
+    from podpy.cli.output import image_rows
 
     make_image(["quay.io/a/b@sha256:" + "b" * 64], layers=[{"q": b"1"}])
     make_image(["localhost/x:1", "localhost/y:2", "quay.io/z@sha256:" + "c" * 64], layers=[{"r": b"2"}])
