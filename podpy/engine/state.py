@@ -284,6 +284,8 @@ class State:
         rec = self.get(ref)
         if rec.state not in ("created", "running", "paused", "stopping"):
             return rec
+        if rec.state == "created" and not rec.monitor_pid:
+            return rec  # created but never started: nothing watches it, and nothing has to
         if rec.monitor_pid and liveness.is_alive(rec.monitor_pid, rec.monitor_start or None):
             return rec
         ex = exitfile.read_exit_file(exit_file)

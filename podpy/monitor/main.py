@@ -298,6 +298,7 @@ class Monitor:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 if self.status is None and self.ctr_pid > 0 and not os.path.exists(f"/proc/{self.ctr_pid}"):
+                    self.diag(f"container process {self.ctr_pid} was not our child: its exit code is unknown")
                     self.container_exited(255)  # not our child (no subreaper): code unknown
                 return
             if pid == 0:

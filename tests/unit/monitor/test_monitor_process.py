@@ -32,8 +32,11 @@ create)
     case "$1" in --bundle) b=$2; shift 2;; --pid-file) pf=$2; shift 2;; *) shift;; esac
   done
   if [ -e "$b/fail" ]; then echo "ERRO[0000] $(cat "$b/fail")" >&2; exit 1; fi
-  sh "$b/cmd" &
-  echo $! > "$pf"
+  # like a real runtime, the container is not this shell's child (a shell may reap its background
+  # jobs, stealing the exit status from the monitor): `setsid -f` forks it and returns at once, so
+  # it is re-parented to the monitor (the subreaper); it writes its own pid before exec'ing the command
+  setsid -f sh -c 'echo $$ > "$1.tmp" && mv "$1.tmp" "$1" && exec sh "$2"' fake "$pf" "$b/cmd"
+  while [ ! -s "$pf" ]; do sleep 0.01; done
   echo "$b" > "$root/$1.bundle"
   ;;
 start)

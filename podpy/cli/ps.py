@@ -1,0 +1,64 @@
+"""``podpy ps`` / ``podpy container ls`` (click); the listing itself is in ``podpy.cli.psview``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from podpy.cli.psview import (  # noqa: F401 - re-exported for lifecycle and tests
+    HEADERS,
+    PsRow,
+    list_for_ps,
+    match,
+    parse_filters,
+    ps_text,
+    status_text,
+)
+from podpy.util.errors import UsageError
+
+
+def _opts(ctx: click.Context) -> Any:
+    from podpy.cli.main import GlobalOptions
+
+    obj = ctx.find_object(GlobalOptions)
+    if obj is None:
+        from podpy.util.paths import default_paths
+
+        obj = GlobalOptions(paths=default_paths(), log_level="warn", storage_driver=None)
+    return obj
+
+
+@click.command("ps", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-a", "--all", "all_", is_flag=True, help="Show all the containers, default is only running containers"
+)
+@click.option("-f", "--filter", "filters", multiple=True, help="Filter output based on conditions given")
+@click.option("--format", "fmt", default=None, help="Pretty-print containers to JSON or using a Go template")
+@click.option("-n", "--last", type=int, default=-1, help="Print the n last created containers (all states)")
+@click.option("-l", "--latest", is_flag=True, help="Act on the latest container podman is aware of")
+@click.option("--noheading", is_flag=True, help="Do not print headers")
+@click.option("--no-trunc", is_flag=True, help="Display the extended information")
+@click.option("-q", "--quiet", is_flag=True, help="Print the numeric IDs of the containers only")
+@click.option("-s", "--size", is_flag=True, help="Display the total file sizes")
+@click.option(
+    "--sort", default="created", help="Sort output by: command, created, id, image, names, runningfor, status"
+)
+@click.pass_context
+def ps_cmd(ctx: click.Context, all_: bool, filters: tuple[str, ...], fmt: str | None, last: int, latest: bool,
+           noheading: bool, no_trunc: bool, quiet: bool, size: bool, sort: str) -> None:  # fmt: skip
+    """List containers."""
+    if size:
+        raise UsageError("--size is not supported yet by podpy ps")
+    sorts = {"command": lambda r: " ".join(r.config.get("args") or []), "created": lambda r: -r.created,
+             "id": lambda r: r.id, "image": lambda r: r.image_name, "names": lambda r: r.name,
+             "runningfor": lambda r: -r.created, "status": lambda r: r.state}  # fmt: skip
+    if sort not in sorts:
+        raise UsageError(f"invalid option for --sort, options are: {', '.join(sorts)}")
+    flt = parse_filters(filters)
+    if latest and last >= 0:
+        raise UsageError("--last and --latest cannot be used together")
+    recs = list_for_ps(_opts(ctx).paths, all_=all_, latest=latest, last=last, flt=flt)
+    recs = sorted(recs, key=sorts[sort])
+    sys.stdout.write(ps_text(recs, fmt=fmt, quiet=quiet, no_trunc=no_trunc, noheading=noheading))

@@ -1,0 +1,611 @@
+"""Container lifecycle without a daemon: start/stop/kill/rm/wait/cleanup over the state DB.
+
+Where a container lives:
+- ``ROOT/containers/ID``: the writable layer, ``userdata/config.json`` (the bundle) and
+  ``userdata/ctr.log`` (the k8s-file log) — survives a reboot;
+- ``RUNROOT/c/ID[:16]``: the monitor's files (attach socket, ctl FIFO, pid files, ``exit``) — short,
+  because it holds unix sockets (108-byte limit);
+- the record in ``ROOT/state.db`` (``engine.state``): name, image, state, pids, exit code, times,
+  and ``config`` (what ``run``/``create`` asked for: the spec, the process args, runtime, log driver).
+
+Who changes the state: the command that starts the container (``running``, with the monitor's pid and
+start time), and whoever first notices it exited: the monitor's cleanup command (``podpy container
+cleanup ID``), or any later command that sees the exit file, or — after ``kill -9`` of the monitor —
+that the monitor is gone (``State.reconcile``: exit code 255). So no container stays "running" or
+"stopping" once nothing watches it. Slow work on one container happens under ``State.lock(id)``;
+``FileLock`` is not re-entrant, so functions named ``*_locked`` expect the caller to hold it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from podpy.engine.state import ContainerRecord, State
+from podpy.util.errors import ConflictError, NotFoundError, PodpyError
+from podpy.util.paths import Paths
+
+log = logging.getLogger(__name__)
+
+ACTIVE = ("running", "paused", "stopping")
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_RUNTIME_BOOT = (
+    "import sys;sys.path.insert(0,sys.argv.pop(1));"
+    "from podpy.runtime.oci_cli import main;sys.exit(main(sys.argv[1:]))"
+)
+_CLEANUP_BOOT = (
+    "import sys;sys.path.insert(0,sys.argv.pop(1));"
+    "from podpy.engine.containers import cleanup_main;sys.exit(cleanup_main(sys.argv[1:]))"
+)
+DEFAULT_STOP_TIMEOUT = 10
+
+
+class StateImproper(ConflictError):
+    """Podman's "container state improper" (rm of a running container exits 2, as podman rm does)."""
+
+
+# --- paths ----------------------------------------------------------------------------------------
+
+
+def container_dir(paths: Paths, cid: str) -> Path:
+    return Path(paths.root) / "containers" / cid
+
+
+def state_dir(paths: Paths, cid: str) -> Path:
+    return Path(paths.runroot) / "c" / cid[:16]
+
+
+def exit_path(paths: Paths, cid: str) -> str:
+    return str(state_dir(paths, cid) / "exit")
+
+
+def log_path(paths: Paths, rec: ContainerRecord) -> str:
+    return str(rec.config.get("log_path") or container_dir(paths, rec.id) / "userdata" / "ctr.log")
+
+
+def is_podpy_runtime(runtime: str | None) -> bool:
+    return runtime in (None, "", "podpy")
+
+
+def runtime_root(paths: Paths, runtime: str | None) -> Path:
+    return Path(paths.runroot) / ("runtime" if is_podpy_runtime(runtime) else str(runtime))
+
+
+def runtime_argv(runtime: str | None) -> list[str]:
+    """The OCI runtime CLI the monitor runs: podpy's own (``python -m podpy.runtime``) or runc."""
+    if is_podpy_runtime(runtime):
+        return [sys.executable, "-S", "-c", _RUNTIME_BOOT, _ROOT]  # -S: stdlib only, no site start-up
+    from podpy.runtime import external
+
+    return [external.find(str(runtime))]
+
+
+def cleanup_argv(paths: Paths, cid: str) -> list[str]:
+    """What the monitor runs once the container exited (``podpy container cleanup``, without click)."""
+    return [sys.executable, "-c", _CLEANUP_BOOT, _ROOT, str(paths.root), str(paths.runroot), cid]
+
+
+# --- state ----------------------------------------------------------------------------------------
+
+
+def open_state(paths: Paths) -> State:
+    return State(paths)
+
+
+def _needs_refresh(rec: ContainerRecord) -> bool:
+    """Active, or "configured" (being created: ``monitor_pid`` is the creating CLI, which may be dead)."""
+    return rec.state in ACTIVE or (rec.state in ("created", "configured") and rec.monitor_pid > 0)
+
+
+def _exited_update(st: State, paths: Paths, rec: ContainerRecord) -> ContainerRecord:
+    """The container is no longer running: record that (exit file, or 255 when its watcher died)."""
+    from podpy.monitor import exitfile, liveness
+
+    ex = exitfile.read_exit_file(exit_path(paths, rec.id))
+    if ex is not None:
+        return st.update(rec.id, state="exited", exit_code=int(ex["exit_code"] or 0),
+                         finished_at=int(ex["exited_at_ns"] or time.time_ns()), pid=0, event="died")  # fmt: skip
+    if rec.monitor_pid and liveness.is_alive(rec.monitor_pid, rec.monitor_start or None):
+        return rec
+    return st.reconcile(rec.id, exit_path(paths, rec.id))
+
+
+def refresh_locked(st: State, paths: Paths, rec: ContainerRecord) -> ContainerRecord:
+    """Bring one record up to date (caller holds its lock); cleans up after a dead monitor."""
+    if not _needs_refresh(rec):
+        return rec
+    if rec.state == "configured":
+        from podpy.monitor import liveness
+
+        if not liveness.is_alive(rec.monitor_pid, rec.monitor_start or None):
+            remove_locked(st, paths, rec)  # its create was killed half-way: it never existed for the user
+        return rec
+    new = _exited_update(st, paths, rec)
+    if new.state == "exited":
+        cleanup_locked(st, paths, new)
+        with contextlib.suppress(NotFoundError):
+            new = st.get(new.id)
+    return new
+
+
+def refresh(st: State, paths: Paths, rec: ContainerRecord) -> ContainerRecord:
+    """Cheap when nothing changed (an exit-file stat, a /proc read); locks only to record a change."""
+    from podpy.monitor import liveness
+
+    if not _needs_refresh(rec):
+        return rec
+    if not os.path.exists(exit_path(paths, rec.id)) and liveness.is_alive(
+        rec.monitor_pid, rec.monitor_start or None
+    ):
+        return rec
+    with st.lock(rec.id):
+        try:
+            rec = st.get(rec.id)
+        except NotFoundError:
+            return rec
+        rec = refresh_locked(st, paths, rec)
+    if rec.state == "configured" and not st.exists(rec.id):
+        raise NotFoundError(f'no container with name or ID "{rec.id}" found: no such container')
+    return rec
+
+
+def _join_userns(paths: Paths) -> None:
+    """Unmounting, the runtime's state and files owned by subordinate ids need podpy's namespace;
+    joined only when there is such work (``ps`` with nothing to clean up never joins)."""
+    from podpy.rootless.userns import ensure_userns
+
+    ensure_userns(paths)
+
+
+def get(st: State, paths: Paths, ref: str) -> ContainerRecord:
+    return refresh(st, paths, st.get(ref))
+
+
+def list_containers(st: State, paths: Paths) -> list[ContainerRecord]:
+    out = []
+    for rec in st.list():
+        with contextlib.suppress(NotFoundError):
+            out.append(refresh(st, paths, rec))
+    return out
+
+
+# --- rootfs, runtime ------------------------------------------------------------------------------
+
+
+def _driver(cdir: Path) -> str | None:
+    import json
+
+    try:
+        return str(json.loads((cdir / "driver").read_text())["driver"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def unmount(paths: Paths, cid: str) -> None:
+    from podpy.store.rootfs import RootfsMount, unmount_rootfs
+
+    cdir = container_dir(paths, cid)
+    drv = _driver(cdir)
+    if drv and drv != "vfs":
+        _join_userns(paths)  # the mount is only visible inside podpy's mount namespace
+        if os.path.ismount(cdir / "merged"):
+            unmount_rootfs(RootfsMount(cdir / "merged", drv, cdir))
+
+
+def ensure_mounted(paths: Paths, rec: ContainerRecord) -> None:
+    """Mount the rootfs again for ``start`` (after a cleanup or a reboot unmounted it)."""
+    from podpy.engine import images
+    from podpy.store.rootfs import mount_rootfs
+
+    cdir = container_dir(paths, rec.id)
+    drv = _driver(cdir)
+    if drv in (None, "vfs") or os.path.ismount(cdir / "merged"):
+        return
+    store = images.open_store(paths)
+    img = images.lookup(store, rec.image_id)
+    mount_rootfs(store.layer_dirs(img), cdir, drv, mount_program=rec.config.get("mount_program") or None)
+
+
+def runtime_delete(paths: Paths, rec: ContainerRecord) -> None:
+    """``RUNTIME delete --force``: kills what is left of the container and forgets it."""
+    runtime = rec.config.get("runtime")
+    root = runtime_root(paths, runtime)
+    if not (root / rec.id).exists():
+        return
+    _join_userns(paths)
+    if is_podpy_runtime(runtime):
+        from podpy.runtime import executor
+
+        with contextlib.suppress(PodpyError):
+            executor.delete(root, rec.id, force=True)
+    else:
+        from podpy.runtime import external
+
+        external.delete(str(runtime), rec.id, root)
+
+
+def send_signal(paths: Paths, rec: ContainerRecord, sig: int) -> None:
+    """Signal the container's init through its runtime (it checks the pid is still that container)."""
+    runtime = rec.config.get("runtime")
+    root = runtime_root(paths, runtime)
+    if is_podpy_runtime(runtime):
+        from podpy.runtime import executor
+
+        executor.kill(root, rec.id, sig)
+        return
+    import subprocess
+
+    from podpy.runtime import external
+
+    r = subprocess.run([*external.argv(str(runtime), root, "kill", rec.id, str(sig))],
+                       capture_output=True, text=True, check=False)  # fmt: skip
+    if r.returncode != 0:
+        raise PodpyError(f"{runtime} kill {rec.id[:12]}: {r.stderr.strip() or r.returncode}")
+
+
+def parse_signal(text: str) -> int:
+    """``-s KILL``, ``SIGTERM``, ``9``: as the runtime CLI parses them."""
+    from podpy.runtime.oci_cli import parse_signal as _parse
+
+    return _parse(text)
+
+
+# --- start ----------------------------------------------------------------------------------------
+
+
+def start_locked(st: State, paths: Paths, rec: ContainerRecord) -> ContainerRecord:
+    """Start a created or exited container through a new monitor; returns the running record.
+
+    A runtime error (command not found: 127, not executable: 126) leaves it exited with that code
+    and raises the runtime's message, as Podman does.
+    """
+    from podpy.monitor.spawn import MonitorConfig, MonitorError, spawn_monitor
+
+    rec = refresh_locked(st, paths, rec)
+    if rec.state in ACTIVE:
+        return rec
+    _join_userns(paths)
+    ensure_mounted(paths, rec)
+    runtime_delete(paths, rec)
+    sdir = state_dir(paths, rec.id)
+    cfg = rec.config
+    # podpy's runtime: the monitor only creates; ``start`` runs here, in-process (it opens the
+    # exec FIFO), which saves starting a second runtime interpreter
+    own_start = is_podpy_runtime(cfg.get("runtime"))
+    mcfg = MonitorConfig(
+        container_id=rec.id,
+        bundle=str(container_dir(paths, rec.id) / "userdata"),
+        state_dir=str(sdir),
+        runtime=runtime_argv(cfg.get("runtime")),
+        runtime_root=str(runtime_root(paths, cfg.get("runtime"))),
+        log_driver=cfg.get("log_driver", "k8s-file"),
+        log_path=log_path(paths, rec),
+        terminal=bool(cfg.get("terminal")),
+        stdin=bool(cfg.get("interactive")),
+        cleanup=cleanup_argv(paths, rec.id),
+        start=not own_start,
+    )
+    try:
+        h = spawn_monitor(mcfg)
+    except MonitorError as e:
+        st.update(rec.id, state="exited", exit_code=e.exit_code, finished_at=time.time_ns(), pid=0)
+        with contextlib.suppress(PodpyError):
+            cleanup_locked(st, paths, st.get(rec.id))
+        raise
+    rec = st.update(rec.id, state="running", pid=h.pid, monitor_pid=h.monitor_pid,
+                    monitor_start=h.monitor_start, started_at=time.time_ns(), exit_code=None,
+                    finished_at=0, event="start")  # fmt: skip
+    if own_start:
+        from podpy.runtime import executor
+
+        try:
+            executor.start(runtime_root(paths, cfg.get("runtime")), rec.id)
+        except PodpyError as e:
+            code = getattr(e, "exit_code", 125)
+            runtime_delete(paths, rec)  # kills the waiting init: the monitor then exits
+            st.update(rec.id, state="exited", exit_code=code, finished_at=time.time_ns(), pid=0)
+            with contextlib.suppress(PodpyError):
+                cleanup_locked(st, paths, st.get(rec.id))
+            raise MonitorError(e.message, code) from None
+    return rec
+
+
+def start(paths: Paths, ref: str) -> ContainerRecord:
+    st = open_state(paths)
+    rec = st.get(ref)
+    with st.lock(rec.id):
+        return start_locked(st, paths, st.get(rec.id))
+
+
+# --- stop, kill -----------------------------------------------------------------------------------
+
+
+def _wait_exit_file(paths: Paths, rec: ContainerRecord, timeout: float | None) -> bool:
+    from podpy.monitor import liveness
+
+    if rec.monitor_pid <= 0:
+        return True
+    return liveness.wait_exit(exit_path(paths, rec.id), rec.monitor_pid, rec.monitor_start or None,
+                              timeout) is not None or not liveness.is_alive(rec.monitor_pid, rec.monitor_start or None)  # fmt: skip
+
+
+def stop_locked(
+    st: State, paths: Paths, rec: ContainerRecord, timeout: float | None = None
+) -> ContainerRecord:
+    """SIGTERM (the stop signal), ``timeout`` seconds, then SIGKILL; returns the exited record."""
+    rec = refresh_locked(st, paths, rec)
+    if rec.state not in ACTIVE:
+        return rec
+    _join_userns(paths)
+    t = DEFAULT_STOP_TIMEOUT if timeout is None else max(0.0, timeout)
+    sig = int(rec.config.get("stop_signal") or signal.SIGTERM)
+    with contextlib.suppress(PodpyError):
+        if t > 0:
+            send_signal(paths, rec, sig)
+    if t <= 0 or not _wait_exit_file(paths, rec, t):
+        if t > 0:
+            log.warning("StopSignal %s failed to stop container %s in %g seconds, resorting to SIGKILL",
+                        signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else sig, rec.name, t)  # fmt: skip
+        with contextlib.suppress(PodpyError):
+            send_signal(paths, rec, signal.SIGKILL)
+        _wait_exit_file(paths, rec, 30)
+    return refresh_locked(st, paths, st.get(rec.id))
+
+
+def stop(paths: Paths, ref: str, timeout: float | None = None) -> ContainerRecord:
+    st = open_state(paths)
+    rec = st.get(ref)
+    with st.lock(rec.id):
+        return stop_locked(st, paths, st.get(rec.id), timeout)
+
+
+def kill(paths: Paths, ref: str, sig: int = signal.SIGKILL) -> ContainerRecord:
+    st = open_state(paths)
+    rec = st.get(ref)
+    with st.lock(rec.id):
+        rec = refresh_locked(st, paths, st.get(rec.id))
+        if rec.state not in ACTIVE:
+            raise ConflictError(
+                f"can only kill running containers. {rec.id} is in state {rec.state}: container state improper"
+            )
+        _join_userns(paths)
+        send_signal(paths, rec, sig)
+        st.add_event("container", "kill", rec.id, rec.name, {"signal": sig})
+    return rec
+
+
+# --- wait -----------------------------------------------------------------------------------------
+
+
+def wait(paths: Paths, ref: str) -> int:
+    """Block until the container is not running; its exit code."""
+    st = open_state(paths)
+    rec = st.get(ref)
+    while True:
+        rec = refresh(st, paths, st.get(rec.id))
+        if rec.state not in ACTIVE and rec.state != "created":
+            return int(rec.exit_code or 0) if rec.exit_code is not None else 0
+        if rec.state == "created" or rec.monitor_pid <= 0:
+            time.sleep(0.1)
+        else:
+            _wait_exit_file(paths, rec, 1.0)
+
+
+# --- cleanup, rm ----------------------------------------------------------------------------------
+
+
+def cleanup_locked(st: State, paths: Paths, rec: ContainerRecord) -> None:
+    """After the container exited: runtime state deleted, rootfs unmounted; ``--rm`` removes it."""
+    runtime_delete(paths, rec)
+    unmount(paths, rec.id)
+    if rec.config.get("remove"):
+        remove_locked(st, paths, rec)
+
+
+def cleanup(paths: Paths, ref: str) -> ContainerRecord | None:
+    """``podpy container cleanup``: what the monitor runs when the container exited."""
+    st = open_state(paths)
+    rec = st.get(ref)
+    with st.lock(rec.id):
+        try:
+            rec = st.get(rec.id)
+        except NotFoundError:
+            return None
+        rec = _exited_update(st, paths, rec) if _needs_refresh(rec) else rec
+        if rec.state in ACTIVE:
+            return rec
+        cleanup_locked(st, paths, rec)
+    with contextlib.suppress(NotFoundError):
+        return st.get(rec.id)
+    return None
+
+
+def cleanup_main(argv: list[str]) -> int:
+    """Entry point of the monitor's cleanup command: ``ROOT RUNROOT ID`` (no click: it runs per exit)."""
+    root, runroot, cid = argv
+    paths = Paths(root=Path(root), runroot=Path(runroot))
+    try:
+        rec = open_state(paths).get(cid)
+        if rec.monitor_pid and rec.monitor_pid != os.getppid():
+            return 0  # a monitor of an earlier start: the container has been started again since
+        cleanup(paths, cid)
+    except NotFoundError:
+        return 0
+    except PodpyError as e:
+        print(f"cleanup {cid[:12]}: {e.message}", file=sys.stderr)
+        return 125
+    return 0
+
+
+def _rmtree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_locked(st: State, paths: Paths, rec: ContainerRecord, *, force: bool = False,
+                  timeout: float | None = None) -> None:  # fmt: skip
+    if rec.state != "configured":
+        rec = refresh_locked(st, paths, rec)
+    if rec.state in ACTIVE:
+        if not force:
+            raise StateImproper(
+                f"cannot remove container {rec.id} as it is running - running or paused containers "
+                "cannot be removed without force: container state improper",
+                2,
+            )
+        rec = stop_locked(st, paths, rec, timeout)
+    if container_dir(paths, rec.id).exists():
+        _join_userns(paths)  # the writable layer holds files of subordinate ids
+    runtime_delete(paths, rec)
+    unmount(paths, rec.id)
+    _rmtree(container_dir(paths, rec.id))
+    _rmtree(state_dir(paths, rec.id))
+    with contextlib.suppress(NotFoundError):
+        st.remove(rec.id)
+
+
+def remove(paths: Paths, ref: str, *, force: bool = False, timeout: float | None = None) -> str:
+    """``podpy rm``: the full id of what was removed."""
+    st = open_state(paths)
+    rec = st.get(ref)
+    with st.lock(rec.id):
+        try:
+            rec = st.get(rec.id)
+        except NotFoundError:
+            raise NotFoundError(f'no container with name or ID "{ref}" found: no such container', 1) from None
+        remove_locked(st, paths, rec, force=force, timeout=timeout)
+    return rec.id
+
+
+# --- inspect --------------------------------------------------------------------------------------
+
+
+def _rfc3339(ns: int) -> str:
+    if not ns:
+        return "0001-01-01T00:00:00Z"
+    secs, frac = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
+
+
+def inspect(paths: Paths, rec: ContainerRecord) -> dict[str, Any]:
+    """Podman's ``inspect`` shape for a container (the fields podpy knows; the rest empty)."""
+    cfg = rec.config
+    spec = cfg.get("spec") or {}
+    args = list(cfg.get("args") or [])
+    cdir = container_dir(paths, rec.id)
+    userdata = cdir / "userdata"
+    running = rec.state in ACTIVE
+    mounts = [
+        {"Type": m.get("type"), "Source": m.get("source"), "Destination": m.get("destination"),
+         "Driver": "", "Mode": "", "Options": list(m.get("options") or []),
+         "RW": "ro" not in (m.get("options") or []), "Propagation": "rprivate"}
+        for m in spec.get("mounts") or []
+        if m.get("type") == "bind" and not str(m.get("source", "")).startswith(str(userdata))
+    ]  # fmt: skip
+    return {
+        "Id": rec.id,
+        "Created": _rfc3339(rec.created),
+        "Path": args[0] if args else "",
+        "Args": args[1:],
+        "State": {
+            "OciVersion": "1.0.2",
+            "Status": rec.state,
+            "Running": rec.state == "running",
+            "Paused": rec.state == "paused",
+            "Restarting": False,
+            "OOMKilled": False,
+            "Dead": False,
+            "Pid": rec.pid if running else 0,
+            "ConmonPid": rec.monitor_pid if running else 0,
+            "ExitCode": int(rec.exit_code or 0),
+            "Error": "",
+            "StartedAt": _rfc3339(rec.started_at),
+            "FinishedAt": _rfc3339(rec.finished_at),
+            "Health": {"Status": "", "FailingStreak": 0, "Log": None},
+        },
+        "Image": rec.image_id,
+        "ImageName": rec.image_name,
+        "Rootfs": "",
+        "Pod": "",
+        "ResolvConfPath": str(userdata / "resolv.conf"),
+        "HostnamePath": str(userdata / "hostname"),
+        "HostsPath": str(userdata / "hosts"),
+        "StaticDir": str(userdata),
+        "OCIConfigPath": str(userdata / "config.json"),
+        "OCIRuntime": cfg.get("runtime") or "podpy",
+        "ConmonPidFile": str(state_dir(paths, rec.id) / "monitor.pid"),
+        "PidFile": str(state_dir(paths, rec.id) / "pidfile"),
+        "Name": rec.name,
+        "RestartCount": 0,
+        "Driver": _driver(cdir) or "",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": [],
+        "GraphDriver": {
+            "Name": _driver(cdir) or "",
+            "Data": {
+                "UpperDir": str(cdir / "diff"),
+                "WorkDir": str(cdir / "work"),
+                "MergedDir": str(cdir / "merged"),
+            },
+        },  # fmt: skip
+        "Mounts": mounts,
+        "Dependencies": [],
+        "NetworkSettings": {"Ports": {}, "SandboxKey": "", "IPAddress": "", "Gateway": "", "MacAddress": ""},
+        "Namespace": "",
+        "IsInfra": False,
+        "IsService": False,
+        "Config": {
+            "Hostname": cfg.get("hostname") or rec.id[:12],
+            "Domainname": "",
+            "User": spec.get("user") or "",
+            "AttachStdin": False,
+            "AttachStdout": False,
+            "AttachStderr": False,
+            "Tty": bool(cfg.get("terminal")),
+            "OpenStdin": bool(cfg.get("interactive")),
+            "StdinOnce": False,
+            "Env": list(cfg.get("env") or []),
+            "Cmd": cfg.get("cmd"),
+            "Image": rec.image_name,
+            "Volumes": None,
+            "WorkingDir": cfg.get("cwd") or "/",
+            "Entrypoint": " ".join(cfg.get("entrypoint") or []),
+            "OnBuild": None,
+            "Labels": rec.labels or None,
+            "Annotations": dict(spec.get("annotations") or {}),
+            "StopSignal": int(cfg.get("stop_signal") or signal.SIGTERM),
+            "CreateCommand": list(cfg.get("create_command") or []),
+            "StopTimeout": DEFAULT_STOP_TIMEOUT,
+        },
+        "HostConfig": {
+            "Binds": [f"{m['Source']}:{m['Destination']}" for m in mounts],
+            "ContainerIDFile": cfg.get("cidfile") or "",
+            "LogConfig": {
+                "Type": cfg.get("log_driver", "k8s-file"),
+                "Config": None,
+                "Path": log_path(paths, rec),
+            },  # fmt: skip
+            "NetworkMode": spec.get("network") or "private",
+            "PortBindings": {},
+            "RestartPolicy": {"Name": "", "MaximumRetryCount": 0},
+            "AutoRemove": bool(cfg.get("remove")),
+            "CapAdd": list(spec.get("cap_add") or []),
+            "CapDrop": list(spec.get("cap_drop") or []),
+            "GroupAdd": list(spec.get("group_add") or []),
+            "Privileged": bool(spec.get("privileged")),
+            "ReadonlyRootfs": bool(spec.get("read_only")),
+            "SecurityOpt": [],
+            "Tmpfs": {},
+            "ShmSize": int(spec.get("shm_size") or 65536000),
+            "Init": bool(spec.get("init_path")),
+        },
+    }
