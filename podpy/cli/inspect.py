@@ -1,21 +1,17 @@
 """``inspect`` and ``image inspect``: Podman's JSON documents, or a ``--format`` template per object.
 
-Only images exist so far; ``--type container`` answers "no such container" until the container
-engine provides a lookup (``CONTAINER_INSPECTORS``).
+Containers come first for ``--type all`` (Podman's order), then images; their documents are
+``podpy container inspect``'s.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import click
 
 from podpy.util.errors import NotFoundError, PodpyError, UsageError
-
-# Later issues register lookups here: type -> fn(paths, name) -> inspect dict (raises NotFoundError).
-CONTAINER_INSPECTORS: dict[str, Callable[[Any, str], dict]] = {}
 
 _CONFIG_DEFAULTS: dict[str, Any] = {
     "User": "",
@@ -31,11 +27,13 @@ _CONFIG_DEFAULTS: dict[str, Any] = {
 }
 
 
-def template_view(doc: dict) -> Any:
+def template_view(doc: dict, image: bool = True) -> Any:
     """The inspect document as Go structs for templates: unknown fields are errors, like podman."""
     from podpy.cli.template import Record
 
     top = Record(doc, go_type="interface {}")
+    if not image:
+        return top
     if isinstance(doc.get("Config"), dict):
         cfg = dict(_CONFIG_DEFAULTS)
         cfg.update(doc["Config"])
@@ -63,17 +61,20 @@ def run_inspect(ctx: click.Context, names: tuple[str, ...], type_: str, fmt: str
     paths = _opts(ctx).paths
     store = open_store(paths) if type_ in ("image", "all") else None
     docs: list[dict] = []
+    image_docs: list[bool] = []
     errors: list[str] = []
     for n in names:
         doc = None
-        if type_ in ("container", "all") and "container" in CONTAINER_INSPECTORS:
-            try:
-                doc = CONTAINER_INSPECTORS["container"](paths, n)
-            except NotFoundError:
-                doc = None
+        is_image = False
+        if type_ in ("container", "all"):
+            from podpy.cli.lifecycle import inspect_containers
+
+            found, _ = inspect_containers(paths, [n])
+            doc = found[0] if found else None
         if doc is None and store is not None:
             try:
                 doc = inspect_record(store, lookup(store, n))
+                is_image = True
             except NotFoundError as e:
                 if type_ == "image":
                     errors.append(e.message)
@@ -87,11 +88,18 @@ def run_inspect(ctx: click.Context, names: tuple[str, ...], type_: str, fmt: str
                 errors.append(f'no such object: "{n}"')
             continue
         docs.append(doc)
+        image_docs.append(is_image)
     if fmt is None or is_json(fmt):
         _write_json(docs)
     else:
         try:
-            sys.stdout.write(render(fmt, [template_view(d) for d in docs], name="inspect"))
+            sys.stdout.write(
+                render(
+                    fmt,
+                    [template_view(d, img) for d, img in zip(docs, image_docs, strict=True)],
+                    name="inspect",
+                )
+            )
         except PodpyError as e:
             raise PodpyError(f"inspecting object: printing inspect output: {e.message}") from None
     if errors:

@@ -246,6 +246,10 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(0)
         if _fast_images(args):
             sys.exit(0)
+        from podpy.cli.psview import fast_ps
+
+        if fast_ps(args):
+            sys.exit(0)
     except PodpyError as e:
         _error(e.message, e.exit_code)
     except KeyboardInterrupt:

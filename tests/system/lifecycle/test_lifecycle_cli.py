@@ -356,3 +356,18 @@ def test_detached_tty_and_runc(podpy) -> None:  # type: ignore[no-untyped-def]
     )
     assert _ok(podpy("wait", "rc")) == "6\n"
     assert _ok(podpy("logs", "rc")) == "runc\n" and _inspect(podpy, "rc")["OCIRuntime"] == "runc"
+
+
+def test_inspect_finds_containers_and_images(podpy) -> None:  # type: ignore[no-untyped-def]
+    """``podpy inspect`` (type all): containers first, then images, as podman; ``--type`` narrows."""
+    assert podpy("run", "--name", "both", IMG, "true").returncode == 0
+    docs = json.loads(_ok(podpy("inspect", "both", IMG)))
+    assert docs[0]["Name"] == "both" and docs[0]["State"]["Status"] == "exited"
+    assert docs[1]["RepoTags"] == [IMG]
+    assert _ok(podpy("inspect", "--type", "container", "-f", "{{.Name}} {{.State.ExitCode}}", "both")) == (
+        "both 0\n"
+    )
+    r = podpy("inspect", "--type", "image", "both")
+    assert r.returncode == 125 and "both: image not known" in r.stderr
+    r = podpy("inspect", "--type", "container", IMG)
+    assert r.returncode == 125 and f"no such container {IMG}" in r.stderr
