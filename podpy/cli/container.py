@@ -152,6 +152,9 @@ def parse_security_opts(opts: tuple[str, ...]) -> tuple[bool, str | None]:
 @click.option("--cidfile", default=None, help="Write the container ID to the file")
 @click.option("--replace", is_flag=True, help="If a container with the same name exists, replace it")
 @click.option("--tz", default=None, help="Set timezone in container")
+@click.option("--detach-keys", default=None, help="Override the key sequence for detaching a container")
+@click.option("--stop-signal", default=None, help="Signal to stop a container. Default is SIGTERM")
+@click.option("--userns", default="", help='User namespace to use ("host", "keep-id", "nomap")')
 @click.option("-m", "--memory", default=None, help="Memory limit (format: <number>[<unit>])")
 @click.option("--cpus", default=None, help="Number of CPUs")
 @click.option("--pids-limit", default=None, help="Tune container pids limit")
@@ -163,11 +166,14 @@ def run_cmd(ctx: click.Context, **kw: Any) -> None:  # fmt: skip
     from podpy.spec.container import (
         ContainerSpec,
         normalize_cap,
+        parse_detach_keys,
         parse_env,
         parse_mount,
+        parse_signal,
         parse_size,
         parse_tmpfs,
         parse_ulimit,
+        parse_userns,
         parse_volume,
     )
 
@@ -175,6 +181,11 @@ def run_cmd(ctx: click.Context, **kw: Any) -> None:  # fmt: skip
         raise UsageError("-t with --runtime runc is not supported yet (needs the container monitor)")
     if kw["detach"]:
         raise UsageError(f"-d/--detach {_NOT_YET}")
+    detach_keys = parse_detach_keys(kw["detach_keys"]) if kw["detach_keys"] is not None else None
+    if detach_keys:
+        raise UsageError(
+            f'--detach-keys {detach_keys}: detaching {_NOT_YET}; use --detach-keys "" to disable detaching'
+        )
     for flag in ("memory", "cpus", "pids_limit"):
         if kw[flag] is not None:
             raise UsageError(
@@ -212,6 +223,7 @@ def run_cmd(ctx: click.Context, **kw: Any) -> None:  # fmt: skip
             raise UsageError(f"invalid label {lb!r}: use key=value")
         labels[k] = v
     from podpy.engine import run as engine_run
+    from podpy.runtime.init import find_init
 
     mounts = [parse_volume(v) for v in kw["volume"]]
     if kw["tz"]:
@@ -242,11 +254,14 @@ def run_cmd(ctx: click.Context, **kw: Any) -> None:  # fmt: skip
         preserve_fds=kw["preserve_fds"],
         annotations=annotations,
         interactive=kw["interactive"],
-        init_path=engine_run.find_init(kw["init_path"]) if kw["init"] else None,
+        init_path=find_init(kw["init_path"], _opts(ctx).paths.runroot) if kw["init"] else None,
         shm_size=parse_size(kw["shm_size"], "--shm-size") if kw["shm_size"] else None,
         labels=labels,
         sig_proxy=kw["sig_proxy"],
         terminal=kw["tty"],
+        stop_signal=parse_signal(kw["stop_signal"]) if kw["stop_signal"] is not None else None,
+        detach_keys=detach_keys,
+        userns=parse_userns(kw["userns"]),
     ).validate()
 
     opts = _opts(ctx)

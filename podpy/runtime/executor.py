@@ -34,6 +34,7 @@ import stat
 import struct
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -131,16 +132,16 @@ def _validate(cfg: dict[str, Any]) -> None:
     linux = cfg.get("linux") or {}
     if linux.get("seccomp"):
         seccomp.compile_filter(linux["seccomp"])  # refuses what it cannot enforce, before anything runs
-    if linux.get("uidMappings") or linux.get("gidMappings"):
-        raise PodpyError(
-            "uid/gid mappings in config.json are not supported: podpy's runtime runs in the caller's user namespace"
-        )
+    new_userns = False
     for ns in linux.get("namespaces") or []:
         t = ns.get("type")
         if t not in _NS_FLAGS:
             raise PodpyError(f"config.json: unknown namespace type {t!r}")
-        if t == "user" and not ns.get("path"):
-            raise PodpyError("creating a user namespace is not supported: run inside podpy's user namespace")
+        new_userns = new_userns or (t == "user" and not ns.get("path"))
+    if bool(linux.get("uidMappings")) != new_userns or bool(linux.get("gidMappings")) != new_userns:
+        raise PodpyError(
+            "config.json: uidMappings and gidMappings go with a new user namespace, and it needs both"
+        )
 
 
 def create(
@@ -370,25 +371,42 @@ def _spawn(cfg: dict[str, Any], bundle: str, fifo: str, preserve_fds: int, conso
     r0, w0 = os.pipe()
     r = _high_fd(r0, low)
     w = _high_fd(w0, low)
+    linux = cfg.get("linux") or {}
+    go_r = go_w = -1
+    if linux.get("uidMappings"):  # a new user namespace: we write its maps, then let the child go on
+        go_r0, go_w0 = os.pipe()
+        go_r, go_w = _high_fd(go_r0, low), _high_fd(go_w0, low)
     sys.stdout.flush()
     sys.stderr.flush()
     mid = os.fork()
     if mid == 0:  # intermediate child
         try:
             os.close(r)
-            _intermediate(cfg, bundle, fifo, w, preserve_fds, console)
+            if go_w >= 0:
+                os.close(go_w)
+            _intermediate(cfg, bundle, fifo, w, preserve_fds, console, go_r)
         except BaseException as e:  # noqa: BLE001 - must never return into the caller's code
             _send(w, {"error": _describe(e), "code": 1})
         os._exit(1)
     os.close(w)
+    msgs: list[dict[str, Any]] = []
     try:
+        if go_r >= 0:
+            os.close(go_r)
+            try:
+                msgs = _map_userns(mid, r, go_w, linux)
+            finally:
+                os.close(go_w)  # released (or, on error, told to give up): never left waiting
+                go_w = -1
         os.waitpid(mid, 0)
-        msgs = _read_messages(r)
+        msgs += _read_messages(r)
     except BaseException:
         _abort_spawn(mid, r)  # e.g. Ctrl-C: leave no init blocked on its fifo forever
         raise
     finally:
         os.close(r)
+        if go_w >= 0:
+            os.close(go_w)
     pid = next((m["pid"] for m in msgs if "pid" in m), None)
     err = next((m for m in msgs if "error" in m), None)
     if err is not None:
@@ -418,27 +436,49 @@ def _abort_spawn(mid: int, r: int) -> None:
             os.kill(int(json.loads(line)["pid"]), signal.SIGKILL)
 
 
+def _map_userns(mid: int, r: int, go_w: int, linux: dict[str, Any]) -> list[dict[str, Any]]:
+    """Wait for the intermediate's new user namespace, write its uid/gid maps, release it.
+
+    We are root in podpy's namespace (CAP_SETUID/CAP_SETGID over it), so any mapping inside
+    its range can be written directly, as runc does; no newuidmap needed at this level.
+    Returns the messages read on the way (an error message ends the wait).
+    """
+    msgs = _read_messages(r, stop=lambda m: "error" in m or bool(m.get("userns")))
+    if any("error" in m for m in msgs) or not any(m.get("userns") for m in msgs):
+        return msgs
+    for name, key in (("uid_map", "uidMappings"), ("gid_map", "gidMappings")):
+        text = "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in linux[key])
+        try:
+            with open(f"/proc/{mid}/{name}", "w") as f:
+                f.write(text)
+        except OSError as e:
+            return [*msgs, {"error": f"writing {name} of the container's user namespace: {_oserr(e)}"}]
+    os.write(go_w, b"1")
+    return msgs
+
+
 def _high_fd(fd: int, low: int) -> int:
     new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, max(low, 10))
     os.close(fd)
     return new
 
 
-def _read_messages(r: int) -> list[dict[str, Any]]:
+def _read_messages(r: int, stop: Callable[[dict[str, Any]], bool] | None = None) -> list[dict[str, Any]]:
+    """JSON lines from the sync pipe until EOF, or until a message satisfies ``stop``."""
+    out: list[dict[str, Any]] = []
     buf = b""
     while True:
         try:
             chunk = os.read(r, 65536)
         except InterruptedError:
             continue
-        if not chunk:
-            break
         buf += chunk
-    out = []
-    for line in buf.splitlines():
-        with contextlib.suppress(ValueError):
-            out.append(json.loads(line))
-    return out
+        *lines, buf = buf.split(b"\n") if chunk else [*buf.split(b"\n"), b""]
+        for line in lines:
+            with contextlib.suppress(ValueError):
+                out.append(json.loads(line))
+        if not chunk or (stop is not None and any(stop(m) for m in out)):
+            return out
 
 
 def _send(w: int, msg: dict[str, Any]) -> None:
@@ -455,7 +495,13 @@ def _describe(e: BaseException) -> str:
 
 
 def _intermediate(
-    cfg: dict[str, Any], bundle: str, fifo: str, w: int, preserve_fds: int, console: str | None
+    cfg: dict[str, Any],
+    bundle: str,
+    fifo: str,
+    w: int,
+    preserve_fds: int,
+    console: str | None,
+    go_r: int = -1,
 ) -> NoReturn:
     sc = sc_mod.get()
     namespaces = (cfg.get("linux") or {}).get("namespaces") or []
@@ -470,7 +516,14 @@ def _intermediate(
         if not ns.get("path"):
             flags |= _NS_FLAGS[ns["type"]]
     if flags:
-        sc.unshare(flags)
+        sc.unshare(flags)  # with CLONE_NEWUSER the others are owned by the new user namespace
+    if go_r >= 0:
+        _send(w, {"userns": True})
+        if os.read(go_r, 1) != b"1":
+            raise PodpyError("the runtime did not map the container's user namespace")
+        os.close(go_r)
+        sc.setresgid(0, 0, 0)  # become the new namespace's root (capabilities are kept: same ns)
+        sc.setresuid(0, 0, 0)
     pid = os.fork()
     if pid == 0:
         try:
@@ -534,7 +587,11 @@ def _init(
                 raise PodpyError(f"mounting {m.get('type')} on {m.get('destination')}: {_oserr(e)}") from None
         _setup_dev(rootfs)
         cwd = proc.get("cwd") or "/"
-        mkdir_in_root(rootfs, cwd)
+        try:
+            mkdir_in_root(rootfs, cwd)
+        except OSError as e:
+            raise _ExecError(f"creating cwd {cwd!r} in the container rootfs failed: {_oserr(e)}",
+                             EXIT_CANNOT_EXEC) from None  # fmt: skip
         _pivot_root(rootfs)
         _sysctls(linux.get("sysctl") or {})
         null_fd = _open_null()

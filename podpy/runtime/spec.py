@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from podpy.runtime.users import ExecUser
-from podpy.spec.container import ALL_CAPABILITIES, DEFAULT_CAPABILITIES, ContainerSpec
+from podpy.spec.container import ALL_CAPABILITIES, DEFAULT_CAPABILITIES, ContainerSpec, parse_signal
 from podpy.util.errors import UsageError
+
+IDMap = tuple[tuple[int, int, int], ...]  # (container id, host-side id, count) lines of /proc/PID/uid_map
 
 OCI_VERSION = "1.0.2-dev"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -56,6 +58,8 @@ class HostLimits:
     nofile_hard: int
     nproc_soft: int
     nproc_hard: int
+    uid_map: IDMap = ()  # the caller's own user namespace maps (podpy's namespace when rootless)
+    gid_map: IDMap = ()
 
     @classmethod
     def current(cls) -> HostLimits:
@@ -72,7 +76,54 @@ class HostLimits:
             np_soft = np_hard = pid_max
         else:
             np_soft, np_hard = min(_inf(np_soft), _UNLIMITED_DEFAULT), min(_inf(np_hard), _UNLIMITED_DEFAULT)
-        return cls(nf_hard, nf_hard, np_soft, np_hard)
+        return cls(nf_hard, nf_hard, np_soft, np_hard, _read_map("uid_map"), _read_map("gid_map"))
+
+
+def _read_map(name: str) -> IDMap:
+    try:
+        with open(f"/proc/self/{name}") as f:
+            return tuple(tuple(int(x) for x in ln.split()) for ln in f if ln.strip())  # type: ignore[misc]
+    except (OSError, ValueError):
+        return ()
+
+
+def _ns_size(idmap: IDMap) -> int:
+    """How many consecutive ids from 0 the caller's namespace has (1 + subordinate range when rootless)."""
+    size = 0
+    for inside, _, count in sorted(idmap):
+        if inside != size:
+            break
+        size += count
+    return size
+
+
+def userns_mappings(
+    mode: str, host: HostLimits
+) -> tuple[list[dict[str, int]], list[dict[str, int]], int, int]:
+    """uid/gid mappings of a nested user namespace for ``--userns`` keep-id or nomap.
+
+    Relative to podpy's namespace, where id 0 is the user: keep-id maps the user's own host uid in
+    the container to 0 (the user) and shifts 0..uid-1 onto the subordinate range, as Podman does;
+    nomap maps the container's ids onto the subordinate range only. Returns (uid mappings, gid
+    mappings, container uid, container gid of the user).
+    """
+    if not host.uid_map or host.uid_map[0] == (0, 0, 4294967295):
+        raise UsageError(f"--userns={mode} is only supported in rootless mode")
+    uid, gid = host.uid_map[0][1], (host.gid_map[0][1] if host.gid_map else 0)
+
+    def build(own: int, size: int) -> list[dict[str, int]]:
+        if size < 2 and mode == "nomap":
+            raise UsageError(f"--userns={mode} needs subordinate ids in /etc/subuid and /etc/subgid")
+        if mode == "nomap":
+            return [{"containerID": 0, "hostID": 1, "size": size - 1}]
+        below = min(own, size - 1)
+        out = [{"containerID": 0, "hostID": 1, "size": below}] if below else []
+        out.append({"containerID": own, "hostID": 0, "size": 1})
+        if size - 1 > own:
+            out.append({"containerID": own + 1, "hostID": own + 1, "size": size - 1 - own})
+        return out
+
+    return build(uid, _ns_size(host.uid_map)), build(gid, _ns_size(host.gid_map)), uid, gid
 
 
 def _inf(v: int) -> int:
@@ -91,6 +142,18 @@ def process_args(spec: ContainerSpec, image: dict[str, Any]) -> list[str]:
     if not args:
         raise UsageError("no command or entrypoint provided, and no CMD or ENTRYPOINT from image")
     return args
+
+
+def stop_signal(spec: ContainerSpec, image: dict[str, Any]) -> int | None:
+    """--stop-signal, else the image's StopSignal (an unparsable one is ignored, as Podman does)."""
+    if spec.stop_signal is not None:
+        return spec.stop_signal
+    if image.get("StopSignal"):
+        try:
+            return parse_signal(str(image["StopSignal"]))
+        except UsageError:
+            return None
+    return None
 
 
 def process_env(spec: ContainerSpec, image: dict[str, Any], hostname: str, home: str) -> list[str]:
@@ -203,6 +266,12 @@ def generate(
     """
     spec.validate()
     hostname = spec.hostname or container_id[:12]
+    uid_mappings: list[dict[str, int]] = []
+    gid_mappings: list[dict[str, int]] = []
+    if spec.userns in ("keep-id", "nomap"):
+        uid_mappings, gid_mappings, own_uid, own_gid = userns_mappings(spec.userns, host)
+        if spec.userns == "keep-id" and spec.user is None:
+            user = ExecUser(own_uid, own_gid, [], "/")  # Podman: the user's own ids unless --user
     cwd = spec.workdir or image.get("WorkingDir") or "/"
     if not cwd.startswith("/"):
         cwd = "/" + cwd
@@ -219,11 +288,15 @@ def generate(
         process["user"]["additionalGids"] = list(user.additional_gids)
     if spec.no_new_privileges:
         process["noNewPrivileges"] = True
-    namespaces: list[dict[str, str]] = [{"type": "pid"}]
+    namespaces: list[dict[str, str]] = [{"type": "user"}] if uid_mappings else []
+    namespaces.append({"type": "pid"})
     if spec.network != "host":
         namespaces.append({"type": "network", "path": netns_path} if netns_path else {"type": "network"})
     namespaces += [{"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]
     linux: dict[str, Any] = {"resources": {}, "namespaces": namespaces}
+    if uid_mappings:
+        linux["uidMappings"] = uid_mappings
+        linux["gidMappings"] = gid_mappings
     if spec.network != "host":
         linux["sysctl"] = {"net.ipv4.ping_group_range": "0 0"}
     if seccomp_profile is not None and not spec.privileged and spec.seccomp != "unconfined":
@@ -247,8 +320,9 @@ def generate(
         "io.podman.annotations.privileged": "TRUE" if spec.privileged else "FALSE",
         "io.podman.annotations.init": "TRUE" if spec.init_path else "FALSE",
     }
-    if image.get("StopSignal"):
-        annotations["org.opencontainers.image.stopSignal"] = str(image["StopSignal"])
+    stop = stop_signal(spec, image)
+    if stop is not None:
+        annotations["org.opencontainers.image.stopSignal"] = str(stop)  # a number, as Podman writes it
     annotations.update(spec.annotations)
     return {
         "ociVersion": OCI_VERSION,

@@ -94,6 +94,11 @@ ULIMIT_NAMES: dict[str, str] = {
 }
 
 NETWORK_MODES = ("private", "none", "host")
+USERNS_MODES = (
+    "host",
+    "keep-id",
+    "nomap",
+)  # "host" (also ""): container root is the user, Podman's rootless default
 _ENV_NAME = re.compile(r"^[^=\x00]+$")
 _HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})?$")
 
@@ -147,6 +152,9 @@ class ContainerSpec:
     labels: dict[str, str] = field(default_factory=dict)
     sig_proxy: bool = True
     annotations: dict[str, str] = field(default_factory=dict)
+    stop_signal: int | None = None  # None: the image's StopSignal, else SIGTERM
+    detach_keys: str | None = None  # validated Podman spelling (ctrl-p,ctrl-q); "" disables detaching
+    userns: str = "host"  # one of USERNS_MODES
 
     def validate(self) -> ContainerSpec:
         """Check the combination of fields; returns self so calls chain."""
@@ -158,6 +166,8 @@ class ContainerSpec:
             raise UsageError(f"invalid hostname {self.hostname!r}")
         if self.workdir is not None and not self.workdir.startswith("/"):
             raise UsageError(f"workdir {self.workdir!r} must be an absolute path")
+        if self.userns not in USERNS_MODES:
+            raise UsageError(f"unrecognized namespace mode {self.userns} passed")
         if self.preserve_fds < 0:
             raise UsageError("--preserve-fds must be 0 or more")
         for c in self.cap_add + self.cap_drop:
@@ -211,6 +221,77 @@ def parse_env(items: list[str], host_env: dict[str, str] | None = None) -> dict[
     return out
 
 
+_SIGNALS: dict[str, int] = {
+    "HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "IOT": 6, "BUS": 7, "FPE": 8, "KILL": 9,
+    "USR1": 10, "SEGV": 11, "USR2": 12, "PIPE": 13, "ALRM": 14, "TERM": 15, "STKFLT": 16, "CHLD": 17,
+    "CLD": 17, "CONT": 18, "STOP": 19, "TSTP": 20, "TTIN": 21, "TTOU": 22, "URG": 23, "XCPU": 24,
+    "XFSZ": 25, "VTALRM": 26, "PROF": 27, "WINCH": 28, "IO": 29, "POLL": 29, "PWR": 30, "SYS": 31,
+}  # fmt: skip
+_SIGRTMIN, _SIGRTMAX = 34, 64
+
+
+def parse_signal(text: str) -> int:
+    """``TERM``, ``SIGTERM``, ``15``, ``RTMIN+3`` -> number, as Podman's ``--stop-signal`` accepts them."""
+    t = text.strip().upper()
+    t = t[3:] if t.startswith("SIG") else t
+    num: int | None = None
+    if t.isdigit():
+        num = int(t)
+    elif t in _SIGNALS:
+        num = _SIGNALS[t]
+    elif m := re.fullmatch(r"RTMIN(?:\+(\d+))?", t):
+        num = _SIGRTMIN + int(m.group(1) or 0)
+    elif m := re.fullmatch(r"RTMAX(?:-(\d+))?", t):
+        num = _SIGRTMAX - int(m.group(1) or 0)
+    if num is None or not 1 <= num <= _SIGRTMAX:
+        raise UsageError(f"invalid signal: {text}")
+    return num
+
+
+_CTRL_KEYS = "abcdefghijklmnopqrstuvwxyz@[\\]^_"
+
+
+def parse_detach_keys(text: str) -> str:
+    """Podman's ``--detach-keys``: comma-separated ``ctrl-X`` or single characters; "" disables it."""
+    if text == "":
+        return ""
+    for key in text.split(","):
+        if len(key) == 1:
+            continue
+        if key.lower().startswith("ctrl-") and len(key) == 6 and key[5].lower() in _CTRL_KEYS:
+            continue
+        raise UsageError(f"invalid detach keys: Unknown character: {key!r}")
+    return text
+
+
+def detach_key_bytes(keys: str) -> bytes:
+    """The byte sequence a terminal sends for validated ``keys`` (``ctrl-p,ctrl-q`` -> b"\\x10\\x11")."""
+    out = bytearray()
+    for key in keys.split(",") if keys else []:
+        if len(key) == 1:
+            out.append(ord(key))
+        else:
+            c = key[5].lower()
+            out.append(ord(c) - ord("a") + 1 if c.isalpha() else ord(c) - 64)
+    return bytes(out)
+
+
+def parse_userns(text: str) -> str:
+    """``--userns``: "" and host (Podman's rootless default), keep-id, nomap; others refused clearly."""
+    mode, _, opts = text.partition(":")
+    if mode in ("", "host"):
+        return "host"
+    if mode in ("keep-id", "nomap"):
+        # The runtime can build the nested namespace (runtime.spec.userns_mappings), but the image's
+        # files would then show the wrong owners without an id-shifted rootfs (idmapped mounts).
+        raise UsageError(
+            f"--userns={text} is not supported yet by podpy: it needs an id-shifted rootfs; use --userns=host"
+        )
+    if mode in ("auto", "private", "ns", "container"):
+        raise UsageError(f"--userns={text} is not supported yet by podpy: use host, keep-id or nomap")
+    raise UsageError(f"unrecognized namespace mode {text} passed")
+
+
 def parse_ulimit(text: str) -> Ulimit:
     """``nofile=1024:2048`` or ``nofile=1024``; -1 means unlimited."""
     name, eq, values = text.partition("=")
@@ -260,6 +341,11 @@ def parse_volume(text: str) -> Mount:
             opts.append(o)
         elif o in ("z", "Z"):
             continue  # SELinux relabel: a no-op without SELinux
+        elif o in ("U", "O"):
+            raise UsageError(
+                f"volume option {o} ({'chown to the container user' if o == 'U' else 'overlay'}) "
+                "is not supported yet by podpy"
+            )
         elif o in (
             "private",
             "rprivate",
@@ -285,9 +371,14 @@ def parse_volume(text: str) -> Mount:
 def parse_tmpfs(text: str) -> Mount:
     """``--tmpfs DEST[:OPTS]`` with Podman's default options."""
     dest, _, opts = text.partition(":")
-    options = ["rw", "rprivate", "nosuid", "nodev", "tmpcopyup"]  # Podman's defaults
-    if opts:
-        options = [o for o in opts.split(",") if o]
+    options = [
+        "rw",
+        "rprivate",
+        "nosuid",
+        "nodev",
+        "tmpcopyup",
+    ]  # Podman's defaults; given ones follow (and win)
+    options += [o for o in opts.split(",") if o]
     return Mount("tmpfs", _clean_dest(dest, text), "tmpfs", tuple(options))
 
 
@@ -320,7 +411,7 @@ def parse_mount(text: str) -> Mount:
             ("ro" if ro else "rw", "rprivate", "rbind"),
         )
     if mtype == "tmpfs":
-        opts = ["rw" if not ro else "ro", "noexec", "nosuid", "nodev"]
+        opts = ["rw" if not ro else "ro", "rprivate", "nosuid", "nodev"]  # as Podman 4.3
         if "tmpfs-size" in kv:
             opts.append(f"size={kv.pop('tmpfs-size')}")
         if "tmpfs-mode" in kv:

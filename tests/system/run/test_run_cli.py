@@ -102,6 +102,26 @@ def test_read_only(podpy) -> None:  # type: ignore[no-untyped-def]
         (["--env-file", "/no/such/file"], "no such file"),
         (["--network", "slirp4netns"], "not supported yet"),
         (["--no-such-flag"], "No such option"),
+        (["--cpus", "1"], "cgroup v2"),
+        (["--pids-limit", "10"], "cgroup v2"),
+        (["-u", "tester:nosuchgroup"], "unable to find group nosuchgroup"),
+        (["--group-add", "nosuchgroup"], "unable to find group nosuchgroup"),
+        (["--stop-signal", "bogus"], "invalid signal: bogus"),
+        (["--userns", "bogus"], "unrecognized namespace mode bogus passed"),
+        (["--userns", "nomap"], "not supported yet"),
+        (["-v", "/tmp:/x:U"], "volume option U"),
+        (["-v", "/tmp:/x:O"], "volume option O"),
+        (["-v", "/tmp:x"], "must be an absolute path"),
+        (["--mount", "type=volume,dst=/x"], "type must be bind or tmpfs"),
+        (["--runtime", "crun"], "crun refuses hybrid cgroups"),
+        (["--security-opt", "label=disable"], "not supported yet"),
+        (["--security-opt", "seccomp=/no/such/profile.json"], "/no/such/profile.json"),
+        (["--tz", "Nowhere/Nothing"], "no such time zone"),
+        (["--shm-size", "lots"], "invalid --shm-size"),
+        (["--ulimit", "nofile=3:2"], "soft limit 3 must not exceed hard limit 2"),
+        (["--cap-add", "bogus"], "unknown capability"),
+        (["--init-path", "/x"], "--init-path needs --init"),
+        (["-h", "bad_host!"], "invalid hostname"),
     ],
 )
 def test_refused(podpy, podpy_root, args: list[str], msg: str) -> None:  # type: ignore[no-untyped-def]
@@ -110,6 +130,16 @@ def test_refused(podpy, podpy_root, args: list[str], msg: str) -> None:  # type:
     assert r.stderr.startswith("Error: ") and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1
     cdir = podpy_root.root / "containers"
     assert not cdir.exists() or not any(cdir.iterdir())
+    ps = podpy("ps", "-a", "-q")
+    assert ps.returncode == 0 and ps.stdout == "", ps.stderr
+
+
+def test_bad_env_file_line(podpy, podpy_root, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    f = tmp_path / "env"
+    f.write_text("GOOD=1\n=novalue\n")
+    r = podpy("run", "--rm", "--env-file", str(f), IMG, "true")
+    assert r.returncode == 125 and r.stderr == f"Error: {f}:2: invalid environment variable line '=novalue'\n"
+    assert podpy("ps", "-a", "-q").stdout == ""
 
 
 def test_kept_without_rm_and_name_conflict(podpy, podpy_root) -> None:  # type: ignore[no-untyped-def]

@@ -56,7 +56,7 @@ def test_volume() -> None:
 
 def test_tmpfs_and_mount() -> None:
     assert parse_tmpfs("/t").options == ("rw", "rprivate", "nosuid", "nodev", "tmpcopyup")
-    assert parse_tmpfs("/t:size=1m").options == ("size=1m",)
+    assert parse_tmpfs("/t:size=1m,exec").options[-2:] == ("size=1m", "exec")
     m = parse_mount("type=bind,source=/src,destination=/d,ro")
     assert m == Mount("bind", "/d", "/src", ("ro", "rprivate", "rbind"))
     assert parse_mount("type=tmpfs,dst=/x,tmpfs-size=1m").options[-1] == "size=1m"
@@ -85,3 +85,43 @@ def test_size() -> None:
     for bad in ("", "0", "-1m", "1t", "m"):
         with pytest.raises(UsageError):
             parse_size(bad, "--shm-size")
+
+
+def test_signals() -> None:
+    from podpy.spec.container import parse_signal
+
+    assert [parse_signal(s) for s in ("TERM", "sigusr2", "9", "RTMIN+2", "SIGRTMAX")] == [15, 12, 9, 36, 64]
+    for bad in ("bogus", "0", "65", "RTMIN+x"):
+        with pytest.raises(UsageError, match="invalid signal"):
+            parse_signal(bad)
+
+
+def test_detach_keys() -> None:
+    from podpy.spec.container import detach_key_bytes, parse_detach_keys
+
+    assert parse_detach_keys("ctrl-p,ctrl-q") == "ctrl-p,ctrl-q" and parse_detach_keys("") == ""
+    assert detach_key_bytes("ctrl-p,ctrl-q") == b"\x10\x11"
+    assert detach_key_bytes("ctrl-@,a,ctrl-\\,ctrl-_") == b"\x00a\x1c\x1f"
+    with pytest.raises(UsageError, match="invalid detach keys: Unknown character: 'ctrl-zz'"):
+        parse_detach_keys("ctrl-zz")
+
+
+def test_userns_modes() -> None:
+    from podpy.spec.container import parse_userns
+
+    assert parse_userns("") == parse_userns("host") == "host"
+    for mode in ("keep-id", "nomap", "keep-id:uid=5"):
+        with pytest.raises(UsageError, match="not supported yet by podpy: it needs an id-shifted rootfs"):
+            parse_userns(mode)
+    with pytest.raises(UsageError, match="not supported yet"):
+        parse_userns("auto")
+    with pytest.raises(UsageError, match="unrecognized namespace mode bogus passed"):
+        parse_userns("bogus")
+    with pytest.raises(UsageError, match="unrecognized namespace mode"):
+        ContainerSpec(image="x", userns="bogus").validate()
+
+
+def test_volume_u_and_o_refused_clearly() -> None:
+    for opt, what in (("U", "chown"), ("O", "overlay")):
+        with pytest.raises(UsageError, match=f"volume option {opt} .*{what}.* not supported yet"):
+            parse_volume(f"/a:/b:{opt}")

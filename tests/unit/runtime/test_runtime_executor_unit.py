@@ -50,8 +50,23 @@ def test_caps_and_user_order() -> None:
     "patch, msg",
     [
         ({"linux": {"seccomp": {"defaultAction": "SCMP_ACT_NOTIFY"}}}, "SCMP_ACT_NOTIFY is not supported"),
-        ({"linux": {"namespaces": [{"type": "user"}]}}, "creating a user namespace"),
-        ({"linux": {"uidMappings": [{"containerID": 0, "hostID": 1, "size": 1}]}}, "mappings"),
+        (
+            {"linux": {"namespaces": [{"type": "user"}]}},
+            "uidMappings and gidMappings go with a new user namespace",
+        ),
+        (
+            {"linux": {"uidMappings": [{"containerID": 0, "hostID": 1, "size": 1}]}},
+            "uidMappings and gidMappings",
+        ),
+        (
+            {
+                "linux": {
+                    "namespaces": [{"type": "user"}],
+                    "uidMappings": [{"containerID": 0, "hostID": 1, "size": 1}],
+                }
+            },
+            "it needs both",
+        ),
         ({"process": {"args": [], "cwd": "/"}}, "process.args"),
     ],
 )

@@ -212,3 +212,51 @@ def test_seccomp_in_config_unless_unconfined_or_privileged() -> None:
         "seccomp"
         not in gen(ContainerSpec(image="x", command=["t"], privileged=True), seccomp_profile=prof)["linux"]
     )
+
+
+NS_HOST = rs.HostLimits(20000, 20000, 32768, 32768, ((0, 1001, 1), (1, 100000, 65536)), ((0, 1001, 1), (1, 100000, 65536)))  # fmt: skip
+
+
+def test_userns_mappings_match_podman() -> None:
+    # `podman run --userns=keep-id busybox cat /proc/self/uid_map` as uid 1001 with a 65536 subuid range
+    uids, gids, uid, gid = rs.userns_mappings("keep-id", NS_HOST)
+    assert [(m["containerID"], m["hostID"], m["size"]) for m in uids] == [
+        (0, 1, 1001),
+        (1001, 0, 1),
+        (1002, 1002, 64535),
+    ]
+    assert uids == gids and (uid, gid) == (1001, 1001)
+    uids, _, _, _ = rs.userns_mappings("nomap", NS_HOST)
+    assert uids == [{"containerID": 0, "hostID": 1, "size": 65536}]
+    single = rs.HostLimits(1, 1, 1, 1, ((0, 1001, 1),), ((0, 1001, 1),))
+    assert rs.userns_mappings("keep-id", single)[0] == [{"containerID": 1001, "hostID": 0, "size": 1}]
+    with pytest.raises(UsageError, match="subordinate"):
+        rs.userns_mappings("nomap", single)
+    rootful = rs.HostLimits(1, 1, 1, 1, ((0, 0, 4294967295),), ((0, 0, 4294967295),))
+    with pytest.raises(UsageError, match="only supported in rootless mode"):
+        rs.userns_mappings("keep-id", rootful)
+
+
+def test_keep_id_bundle_runs_as_the_user_in_a_new_userns() -> None:
+    spec = ContainerSpec(image="x", command=["id"], userns="keep-id")
+    cfg = rs.generate(spec, {}, rootfs="R", container_id="c" * 12, user=ROOT, host=NS_HOST)
+    assert cfg["linux"]["namespaces"][0] == {"type": "user"}
+    assert cfg["linux"]["uidMappings"][1] == {"containerID": 1001, "hostID": 0, "size": 1}
+    assert cfg["process"]["user"]["uid"] == 1001 and cfg["process"]["capabilities"]["effective"] == []
+    plain = rs.generate(ContainerSpec(image="x", command=["id"]), {}, rootfs="R", container_id="c" * 12,
+                        user=ROOT, host=NS_HOST)  # fmt: skip
+    assert "uidMappings" not in plain["linux"] and {"type": "user"} not in plain["linux"]["namespaces"]
+
+
+def test_stop_signal_annotation() -> None:
+    key = "org.opencontainers.image.stopSignal"
+    assert gen(ContainerSpec(image="x", command=["true"], stop_signal=12))["annotations"][key] == "12"
+    assert (
+        gen(ContainerSpec(image="x", command=["true"]), image={"StopSignal": "SIGQUIT"})["annotations"][key]
+        == "3"
+    )
+    assert (
+        key
+        not in gen(ContainerSpec(image="x", command=["true"]), image={"StopSignal": "bogus"})["annotations"]
+    )
+    assert key not in gen(ContainerSpec(image="x", command=["true"]))["annotations"]
