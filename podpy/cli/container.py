@@ -14,7 +14,7 @@ import click
 
 from podpy.util.errors import UsageError
 
-_NOT_YET = "is not supported yet by podpy run (no container monitor yet)"
+_NOT_YET = "is not supported yet by podpy run (the monitor does not relay a terminal for attach yet)"
 _NETWORKS = {
     "none": "none",
     "host": "host",
@@ -177,10 +177,8 @@ def run_cmd(ctx: click.Context, **kw: Any) -> None:  # fmt: skip
         parse_volume,
     )
 
-    if kw["tty"] and kw["runtime"] == "runc":
-        raise UsageError("-t with --runtime runc is not supported yet (needs the container monitor)")
-    if kw["detach"]:
-        raise UsageError(f"-d/--detach {_NOT_YET}")
+    if kw["tty"] and kw["runtime"] == "runc" and not kw["detach"]:
+        raise UsageError("-t with --runtime runc is supported only with -d (the monitor holds the terminal)")
     detach_keys = parse_detach_keys(kw["detach_keys"]) if kw["detach_keys"] is not None else None
     if detach_keys:
         raise UsageError(
@@ -284,5 +282,7 @@ def run_cmd(ctx: click.Context, **kw: Any) -> None:  # fmt: skip
         runtime=kw["runtime"],
         cidfile=kw["cidfile"],
         replace=kw["replace"],
+        detach=kw["detach"],
+        on_id=click.echo,
     )
     ctx.exit(code)

@@ -371,3 +371,11 @@ def test_inspect_finds_containers_and_images(podpy) -> None:  # type: ignore[no-
     assert r.returncode == 125 and "both: image not known" in r.stderr
     r = podpy("inspect", "--type", "container", IMG)
     assert r.returncode == 125 and f"no such container {IMG}" in r.stderr
+
+
+def test_plain_run_detached(podpy) -> None:  # type: ignore[no-untyped-def]
+    """``podpy run -d`` (not only ``container run -d``) prints the ID and leaves the container running."""
+    cid = _ok(podpy("run", "-d", "--name", "bg", IMG, "sleep", "1000")).strip()
+    assert ID_RE.fullmatch(cid)
+    assert _wait_state(podpy, "bg", "running")["Id"] == cid
+    assert _ok(podpy("stop", "-t", "0", "bg")) == "bg\n"

@@ -92,8 +92,8 @@ def test_read_only(podpy) -> None:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize(
     "args, msg",
     [
-        (["-t", "--runtime", "runc"], "not supported yet"),
-        (["-d"], "not supported yet"),
+        (["-t", "--runtime", "runc"], "supported only with -d"),
+        (["--detach-keys", "ctrl-x"], "not supported yet"),
         (["--memory", "10m"], "cgroup"),
         (["--security-opt", "bogus=1"], "invalid --security-opt"),
         (["-v", "./rel:/x"], "relative host paths"),
