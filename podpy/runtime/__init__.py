@@ -7,4 +7,5 @@
 * ``executor``: podpy's runtime (create/start/state/kill/delete/run); ``oci_cli``/``__main__``:
   the same behind runc's command line (``python -m podpy.runtime``).
 * ``external``: the same bundle run with runc.
+* ``nsexec``: ``exec`` of one more process in a running container (setns into the init's namespaces).
 """

@@ -1,6 +1,6 @@
 """``python -m podpy.runtime``: podpy's runtime behind the OCI runtime command line (like runc).
 
-Verbs: ``create``, ``start``, ``state``, ``kill``, ``delete``, ``run``, with runc's flag names
+Verbs: ``create``, ``start``, ``state``, ``kill``, ``delete``, ``run``, ``exec``, with runc's flag names
 (``--root``, ``--bundle``, ``--pid-file``, ``--preserve-fds``, ``--force``), so whatever drives
 runc can drive this. argparse, not click: a runtime start must stay cheap.
 Exit codes: ``run`` returns the container's; errors exit 1, or 126/127 for exec problems.
@@ -60,6 +60,16 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--all", "-a", action="store_true")
     k.add_argument("id")
     k.add_argument("signal", nargs="?", default="SIGTERM")
+    e = sub.add_parser("exec")
+    e.add_argument(
+        "--process", "-p", default=None, help="process.json (otherwise the container's, overridden)"
+    )
+    e.add_argument("--cwd", default=None)
+    e.add_argument("--env", "-e", action="append", default=[])
+    e.add_argument("--user", "-u", default=None, help="uid[:gid]")
+    e.add_argument("--preserve-fds", type=int, default=0)
+    e.add_argument("id")
+    e.add_argument("command", nargs=argparse.REMAINDER)
     d = sub.add_parser("delete")
     d.add_argument("--force", "-f", action="store_true")
     d.add_argument("id")
@@ -97,12 +107,36 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(executor.state(root, args.id).to_json(), indent=2))
         elif args.verb == "kill":
             executor.kill(root, args.id, parse_signal(args.signal))
+        elif args.verb == "exec":
+            return _exec(root, args)
         elif args.verb == "delete":
             executor.delete(root, args.id, force=args.force)
         return 0
     except PodpyError as e:
         print(f"podpy-runtime: {e.message}", file=sys.stderr)
         return e.exit_code if e.exit_code in (126, 127) else 1
+
+
+def _exec(root: str, args: argparse.Namespace) -> int:
+    """runc's ``exec``: ``--process FILE``, or the container's own process with the command and overrides."""
+    from podpy.runtime import nsexec
+
+    if args.process:
+        with open(args.process, "rb") as f:
+            proc = json.load(f)
+    else:
+        if not args.command:
+            raise PodpyError("exec: a command is required (or --process)")
+        proc = dict(executor.load_config(executor.state(root, args.id).bundle)["process"])
+        proc["args"] = list(args.command)
+        proc["terminal"] = False
+        proc["env"] = [*(proc.get("env") or []), *args.env]
+        if args.cwd:
+            proc["cwd"] = args.cwd
+        if args.user:
+            uid, _, gid = args.user.partition(":")
+            proc["user"] = {"uid": int(uid), "gid": int(gid or 0)}
+    return nsexec.exec_process(root, args.id, proc, preserve_fds=args.preserve_fds)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,235 @@
+"""``exec``: run one more process in a running container of podpy's runtime (what ``runc exec`` does).
+
+The caller forks a child that joins the init's namespaces through ``/proc/PID/ns/*`` (user first:
+it grants the rights for the others; a namespace we already share is skipped, since setns into our
+own user namespace fails). Joining a pid namespace only applies to children, so the child forks
+again; the grandchild enters the container's root, applies the process spec with the executor's
+own functions (rlimits, no_new_privs, umask, seccomp, user and capabilities, cwd, executable
+lookup) and execs. An exec failure comes back over a CLOEXEC pipe (EOF means the exec worked),
+so "not found" (127) and "cannot execute" (126) reach the caller with their message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from typing import Any, NoReturn
+
+from podpy.runtime import executor as ex
+from podpy.runtime import seccomp
+from podpy.util import syscalls as sc_mod
+from podpy.util.errors import PodpyError
+
+# /proc/PID/ns names in join order, with the config.json namespace type they stand for
+NS_ORDER: tuple[tuple[str, str], ...] = (
+    ("user", "user"),
+    ("mnt", "mount"),
+    ("pid", "pid"),
+    ("ipc", "ipc"),
+    ("uts", "uts"),
+    ("net", "network"),
+    ("cgroup", "cgroup"),
+)
+
+
+class ContainerNotRunning(PodpyError):
+    """Podman's wording for an exec into a container that is not running."""
+
+
+def open_namespaces(pid: int, types: set[str], self_pid: str = "self") -> list[tuple[int, int]]:
+    """(fd, CLONE_ flag) for each of the init's namespaces we are not already in, in join order."""
+    out: list[tuple[int, int]] = []
+    try:
+        for name, typ in NS_ORDER:
+            if typ not in types:
+                continue
+            path = f"/proc/{pid}/ns/{name}"
+            try:
+                if os.stat(path).st_ino == os.stat(f"/proc/{self_pid}/ns/{name}").st_ino:
+                    continue
+                out.append((os.open(path, os.O_RDONLY | os.O_CLOEXEC), ex._NS_FLAGS[typ]))
+            except FileNotFoundError:
+                continue
+    except BaseException:
+        for fd, _ in out:
+            os.close(fd)
+        raise
+    return out
+
+
+def exec_process(
+    root: str | os.PathLike[str],
+    cid: str,
+    process: dict[str, Any],
+    *,
+    preserve_fds: int = 0,
+    stdin_null: bool = False,
+    detach: bool = False,
+) -> int:
+    """Run ``process`` (a config.json ``process``) in container ``cid``; its exit code (128+N on signal N).
+
+    ``detach``: the process gets /dev/null as stdio and its own session; we return 0 once it was
+    exec'd (exec errors are still raised), leaving it to run on.
+    """
+    st = ex.state(root, cid)
+    if st.status != "running":
+        raise ContainerNotRunning(f"container {cid} is {st.status}: can only exec in a running container")
+    cfg = ex.load_config(st.bundle)
+    if process.get("terminal"):
+        raise PodpyError("exec with a terminal is not supported by podpy's runtime")
+    linux = dict(cfg.get("linux") or {})
+    if linux.get("seccomp"):
+        seccomp.compile_filter(linux["seccomp"])  # refuse before forking, as create does
+    types = {ns.get("type") for ns in linux.get("namespaces") or []}
+    if "mount" not in types:
+        raise PodpyError("config.json without a mount namespace is not supported by podpy's runtime")
+    low = 3 + preserve_fds
+    ns_fds = [(ex._high_fd(fd, low), flag) for fd, flag in open_namespaces(st.pid, types)]
+    root_fd = ex._high_fd(os.open(f"/proc/{st.pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC), low)
+    r0, w0 = os.pipe()
+    r, w = ex._high_fd(r0, low), ex._high_fd(w0, low)
+    null_fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC) if stdin_null or detach else -1
+    mid = os.fork()
+    if mid == 0:
+        try:
+            os.close(r)
+            if null_fd >= 0:
+                for target in (0, 1, 2) if detach else (0,):
+                    os.dup2(null_fd, target)
+            if detach:
+                os.setsid()
+            _child(process, linux, ns_fds, root_fd, w, preserve_fds)
+        except BaseException as e:  # noqa: BLE001 - must never return into the caller's code
+            ex._send(w, {"error": ex._describe(e), "code": 125})
+        os._exit(125)
+    os.close(w)
+    for fd, _ in ns_fds:
+        os.close(fd)
+    os.close(root_fd)
+    if null_fd >= 0:
+        os.close(null_fd)
+    if detach:
+        return _detached(mid, r)
+    return _supervise(mid, r)
+
+
+def _detached(mid: int, r: int) -> int:
+    """EOF on the pipe means the exec succeeded (or the child died: then it reported why)."""
+    try:
+        msgs = ex._read_messages(r)
+    finally:
+        os.close(r)
+    err = next((m for m in msgs if "error" in m), None)
+    if err is not None:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(mid, 0)
+        raise PodpyError(str(err["error"]), exit_code=int(err.get("code") or 125))
+    return 0
+
+
+def _supervise(mid: int, r: int) -> int:
+    """Forward signals to the exec'd process, collect an exec error, return the exit code."""
+    msgs: list[dict[str, Any]] = []
+    old: dict[int, Any] = {}
+    target = {"pid": mid}
+
+    def forward(signum: int, _frame: Any) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(target["pid"], signum)
+
+    try:
+        for s in (
+            signal.SIGINT,
+            signal.SIGTERM,
+            signal.SIGHUP,
+            signal.SIGQUIT,
+            signal.SIGUSR1,
+            signal.SIGUSR2,
+        ):
+            old[s] = signal.signal(s, forward)
+        msgs = ex._read_messages(r, stop=lambda m: "error" in m or "pid" in m)
+        pid = next((m["pid"] for m in msgs if "pid" in m), None)
+        if pid is not None:
+            target["pid"] = int(pid)
+            msgs += ex._read_messages(r)
+        while True:
+            try:
+                _, status = os.waitpid(mid, 0)
+                break
+            except InterruptedError:
+                continue
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(target["pid"], signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(mid, 0)
+        raise
+    finally:
+        os.close(r)
+        for s, h in old.items():
+            signal.signal(s, h)
+    err = next((m for m in msgs if "error" in m), None)
+    if err is not None:
+        raise PodpyError(str(err["error"]), exit_code=int(err.get("code") or 125))
+    return ex.exit_code(status)
+
+
+def _child(process: dict[str, Any], linux: dict[str, Any], ns_fds: list[tuple[int, int]], root_fd: int,
+           w: int, preserve_fds: int) -> NoReturn:  # fmt: skip
+    sc = sc_mod.get()
+    for fd, flag in ns_fds:
+        sc.setns(fd, flag)
+        os.close(fd)
+    # The container's root (setns into a mount namespace leaves us at its root mount, which is
+    # not where pivot_root put the container): the init's root, taken before joining.
+    os.fchdir(root_fd)
+    sc.chroot(".")
+    os.close(root_fd)
+    os.chdir("/")
+    pid = os.fork()  # a pid namespace applies to children only
+    if pid == 0:
+        try:
+            _apply_and_exec(process, linux, w, preserve_fds)
+        except ex._ExecError as e:
+            ex._send(w, {"error": e.message, "code": e.code})
+        except BaseException as e:  # noqa: BLE001
+            ex._send(w, {"error": ex._describe(e), "code": 125})
+        os._exit(125)
+    ex._send(w, {"pid": pid})
+    os.close(w)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the caller forwards signals to the process itself
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    code = ex.exit_code(status)
+    os._exit(code)
+
+
+def _apply_and_exec(process: dict[str, Any], linux: dict[str, Any], w: int, preserve_fds: int) -> NoReturn:
+    sc = sc_mod.get()
+    for rl in process.get("rlimits") or []:
+        rid = ex.RLIMITS.get(rl.get("type", ""))
+        if rid is None:
+            raise PodpyError(f"unknown rlimit {rl.get('type')!r}")
+        sc.setrlimit(rid, ex._rlim(rl["soft"]), ex._rlim(rl["hard"]))
+    if process.get("noNewPrivileges"):
+        sc.set_no_new_privs()
+    os.umask(int((process.get("user") or {}).get("umask", 0o022)))
+    if linux.get("seccomp"):
+        sc.seccomp_set_filter(seccomp.compile_filter(linux["seccomp"]))
+    ex._set_user_and_caps(process)
+    env = list(process.get("env") or [])
+    ex._chdir(process.get("cwd") or "/")
+    exe = ex._lookup(process["args"][0], env)
+    sc.close_range(3 + preserve_fds, 0xFFFFFFFF, sc_mod.CLOSE_RANGE_CLOEXEC)
+    os.set_inheritable(w, False)
+    try:
+        os.execve(exe, process["args"], dict(ex._env_pairs(env)))
+    except OSError as e:
+        code = ex.EXIT_NOT_FOUND if e.errno == 2 else ex.EXIT_CANNOT_EXEC
+        raise ex._ExecError(f"exec {process['args'][0]}: {e.strerror}", code) from None
+    os._exit(125)  # pragma: no cover - execve does not return
