@@ -56,6 +56,18 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "wait": ("podpy.cli.lifecycle", "wait_cmd", "Block on one or more containers"),
     "logs": ("podpy.cli.lifecycle", "logs_cmd", "Fetch the logs of one or more containers"),
     "ps": ("podpy.cli.ps", "ps_cmd", "List containers"),
+    "cp": ("podpy.cli.ctrfs", "cp_cmd", "Copy files/folders between a container and the local filesystem"),
+    "diff": ("podpy.cli.ctrfs", "diff_cmd", "Display the changes to the object's file system"),
+    "export": ("podpy.cli.ctrfs", "export_cmd", "Export container's filesystem contents as a tar archive"),
+    "commit": ("podpy.cli.ctrfs", "commit_cmd", "Create new image based on the changed container"),
+    "exec": ("podpy.cli.exec", "exec_cmd", "Run a process in a running container"),
+    "events": ("podpy.cli.events", "events_cmd", "Show podpy events"),
+    "rename": ("podpy.cli.ctrinfo", "rename_cmd", "Rename an existing container"),
+    "top": ("podpy.cli.ctrinfo", "top_cmd", "Display the running processes of a container"),
+    "port": ("podpy.cli.ctrinfo", "port_cmd", "List port mappings or a specific mapping for the container"),
+    "stats": ("podpy.cli.ctrinfo", "stats_cmd", "Display a live stream of container resource usage statistics"),
+    "pause": ("podpy.cli.ctrinfo", "pause_cmd", "Pause all the processes in one or more containers"),
+    "unpause": ("podpy.cli.ctrinfo", "unpause_cmd", "Unpause the processes in one or more containers"),
 }
 
 
