@@ -13,7 +13,6 @@ import subprocess
 import tarfile
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -27,14 +26,6 @@ SETUP = (
     "mkdir -p {host}; echo CTR-SECRET > {host}/secret; ln -s {host}/secret /tmp/secretlink; "
     "echo ctrshadow > /etc/shadow; ln -s /etc/shadow /tmp/shadowlink"
 )
-
-
-@pytest.fixture
-def podpy(podpy_cli, testenv: dict[str, Any]):  # type: ignore[no-untyped-def]
-    r = podpy_cli("load", "-i", testenv["archives"]["busybox-docker-archive"]["path"])
-    assert r.returncode == 0, r.stderr
-    yield podpy_cli
-    podpy_cli("rm", "-f", "-a", "-t", "0")
 
 
 @pytest.fixture

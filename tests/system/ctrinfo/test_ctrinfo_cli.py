@@ -13,9 +13,6 @@ import re
 import signal
 import subprocess
 import time
-from typing import Any
-
-import pytest
 
 from tests.conftest import TREE, _podpy_command
 
@@ -23,14 +20,6 @@ IMG = "127.0.0.1:5000/busybox:latest"
 LINE_RE = re.compile(
     r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? [+-]\d{4} \S+ container (\w+) ([0-9a-f]{64}) \(image=(\S+), name=(\S+)\)$"
 )
-
-
-@pytest.fixture
-def podpy(podpy_cli, testenv: dict[str, Any]):  # type: ignore[no-untyped-def]
-    r = podpy_cli("load", "-i", testenv["archives"]["busybox-docker-archive"]["path"])
-    assert r.returncode == 0, r.stderr
-    yield podpy_cli
-    podpy_cli("rm", "-f", "-a", "-t", "0")
 
 
 SH = "sleep 100 & sleep 200 & wait"

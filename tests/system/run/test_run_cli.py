@@ -8,18 +8,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 IMG = "127.0.0.1:5000/busybox:latest"
-
-
-@pytest.fixture
-def podpy(podpy_cli, testenv: dict[str, Any]):  # type: ignore[no-untyped-def]
-    r = podpy_cli("load", "-i", testenv["archives"]["busybox-docker-archive"]["path"])
-    assert r.returncode == 0, r.stderr
-    return podpy_cli
 
 
 def test_run_defaults(podpy, podpy_root) -> None:  # type: ignore[no-untyped-def]

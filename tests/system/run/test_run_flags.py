@@ -18,13 +18,6 @@ import pytest
 from tests.system.run.test_run_cli import IMG
 
 
-@pytest.fixture
-def podpy(podpy_cli, testenv: dict[str, Any]):  # type: ignore[no-untyped-def]
-    r = podpy_cli("load", "-i", testenv["archives"]["busybox-docker-archive"]["path"])
-    assert r.returncode == 0, r.stderr
-    return podpy_cli
-
-
 def loaded_base(podpy_root, testenv: dict[str, Any]) -> list[str]:  # type: ignore[no-untyped-def]
     """``podpy --root R --runroot RR`` with busybox loaded, for tests that run podpy themselves."""
     from tests.conftest import _podpy_command
