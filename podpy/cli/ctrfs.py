@@ -34,7 +34,9 @@ class _CpCommand(click.Command):
 @click.command("cp", cls=_CpCommand, context_settings=CTX)
 @click.option("-a", "--archive/--no-archive", default=True, show_default=True,
               help="Chown copied files to the primary uid/gid of the destination container (--archive=false keeps the source's)")  # fmt: skip
-@click.option("--overwrite", is_flag=True, help="Allow to overwrite directories with non-directories and vice versa")
+@click.option(
+    "--overwrite", is_flag=True, help="Allow to overwrite directories with non-directories and vice versa"
+)
 @click.argument("src")
 @click.argument("dest")
 @click.pass_context

@@ -152,8 +152,16 @@ def _stats_row(s: Any) -> dict[str, Any]:
 
 
 @click.command("stats", context_settings=CTX)
-@click.option("-a", "--all", "all_", is_flag=True, help="Show all containers. Only running containers are shown by default")
-@click.option("--format", "fmt", default=None, help="Pretty-print container statistics to JSON or using a Go template")
+@click.option(
+    "-a",
+    "--all",
+    "all_",
+    is_flag=True,
+    help="Show all containers. Only running containers are shown by default",
+)
+@click.option(
+    "--format", "fmt", default=None, help="Pretty-print container statistics to JSON or using a Go template"
+)
 @click.option("-i", "--interval", type=int, default=5, help="Time in seconds between stats reports")
 @click.option("-l", "--latest", is_flag=True, help="Act on the latest container podman is aware of")
 @click.option("--no-reset", is_flag=True, help="Disable resetting the screen between intervals")
@@ -189,7 +197,9 @@ def stats_cmd(ctx: click.Context, all_: bool, fmt: str | None, interval: int, la
                 if fmt:
                     text = template.render(fmt, rows, name="stats", headers=_STATS_HEADERS)
                 else:
-                    text = template.render(_STATS_FORMAT, rows, name="stats", headers=_STATS_HEADERS, user=False)
+                    text = template.render(
+                        _STATS_FORMAT, rows, name="stats", headers=_STATS_HEADERS, user=False
+                    )
                 if not no_stream and not no_reset:
                     text = "\033[2J\033[0;0H" + text  # podman clears the screen between reports
                 sys.stdout.write(text)

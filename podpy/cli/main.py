@@ -65,7 +65,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "rename": ("podpy.cli.ctrinfo", "rename_cmd", "Rename an existing container"),
     "top": ("podpy.cli.ctrinfo", "top_cmd", "Display the running processes of a container"),
     "port": ("podpy.cli.ctrinfo", "port_cmd", "List port mappings or a specific mapping for the container"),
-    "stats": ("podpy.cli.ctrinfo", "stats_cmd", "Display a live stream of container resource usage statistics"),
+    "stats": (
+        "podpy.cli.ctrinfo",
+        "stats_cmd",
+        "Display a live stream of container resource usage statistics",
+    ),
     "pause": ("podpy.cli.ctrinfo", "pause_cmd", "Pause all the processes in one or more containers"),
     "unpause": ("podpy.cli.ctrinfo", "unpause_cmd", "Unpause the processes in one or more containers"),
 }

@@ -116,7 +116,7 @@ def _map_id(map_path: str, host: int) -> int:
 def _stat_fields(pid: int) -> list[str]:
     text = _read(f"/proc/{pid}/stat")
     rp = text.rindex(")")
-    return [text[: rp].split("(", 1)[1], *text[rp + 2 :].split()]
+    return [text[:rp].split("(", 1)[1], *text[rp + 2 :].split()]
 
 
 def _children() -> dict[int, list[int]]:
@@ -149,7 +149,8 @@ def read_proc(hpid: int) -> Proc | None:
     try:
         f = _stat_fields(hpid)
         status = {
-            k: v.strip() for k, _, v in (ln.partition(":") for ln in _read(f"/proc/{hpid}/status").splitlines())
+            k: v.strip()
+            for k, _, v in (ln.partition(":") for ln in _read(f"/proc/{hpid}/status").splitlines())
         }
         args = _read(f"/proc/{hpid}/cmdline").replace("\0", " ")
     except (OSError, ValueError, IndexError):

@@ -174,7 +174,8 @@ def matches(v: EventView, filters: dict[str, list[str]]) -> bool:
             return False
         if key == "image" and not any(
             x in (v.Image, v.Name if v.Type == "image" else "", v.ID if v.Type == "image" else "")
-            or v.Image.split("/")[-1].split(":")[0] == x or v.Image.rsplit(":", 1)[0] == x
+            or v.Image.split("/")[-1].split(":")[0] == x
+            or v.Image.rsplit(":", 1)[0] == x
             for x in vals
         ):
             return False
