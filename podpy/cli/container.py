@@ -14,16 +14,6 @@ import click
 
 from podpy.util.errors import UsageError
 
-_NOT_YET = "is not supported yet by podpy run (the monitor does not relay a terminal for attach yet)"
-_NETWORKS = {
-    "none": "none",
-    "host": "host",
-    "private": "private",
-    "slirp4netns": None,
-    "pasta": None,
-    "bridge": None,
-}
-
 
 def _opts(ctx: click.Context) -> Any:
     from podpy.cli.main import GlobalOptions
@@ -68,6 +58,34 @@ def read_env_file(path: str) -> list[str]:
     return out
 
 
+def monitor_options(kw: dict[str, Any], mounts: list[Any], env: dict[str, str]) -> dict[str, Any]:
+    """The ContainerSpec fields of --log-*, --restart, --health-*, --sdnotify (issue 4's monitor features)."""
+    from podpy.engine.health import cli_monitor_options
+
+    return cli_monitor_options(kw, mounts, env)
+
+
+def _find_init(path: str | None, runroot: Any) -> str:
+    from podpy.runtime.init import find_init  # only for --init: it imports hashlib
+
+    return find_init(path, runroot)
+
+
+def network_options(kw: dict[str, Any]) -> dict[str, Any]:
+    """The ContainerSpec fields of --network, -p/-P, --dns*, --add-host, --no-hosts (checked as Podman does)."""
+    ports: list[dict[str, Any]] = []
+    if kw["network"] not in ("none", "host", "private") or kw["publish"] or kw["dns"] or kw["add_host"]:
+        from podpy.network import options
+
+        options.parse_network(kw["network"])
+        options.parse_add_host(kw["add_host"])
+        ports = [m for p in kw["publish"] for m in options.parse_publish(p)]
+        options.expand_ports(ports)  # a host port given twice fails here
+    return {"network": kw["network"] or "private", "ports": ports, "publish_all": kw["publish_all"],
+            "dns": options.parse_dns(kw["dns"]) if kw["dns"] else [], "dns_search": list(kw["dns_search"]),
+            "dns_options": list(kw["dns_option"]), "add_hosts": list(kw["add_host"]), "no_hosts": kw["no_hosts"]}  # fmt: skip
+
+
 def parse_security_opts(opts: tuple[str, ...]) -> tuple[bool, str | None]:
     nnp, seccomp = False, None
     for o in opts:
@@ -104,6 +122,13 @@ def parse_security_opts(opts: tuple[str, ...]) -> tuple[bool, str | None]:
 @click.option("--name", default=None, help="Assign a name to the container")
 @click.option("-h", "--hostname", default=None, help="Set container hostname")
 @click.option("--network", "--net", "network", default="private", help="Connect a container to a network")
+@click.option("-p", "--publish", multiple=True, help="Publish a container's port, or a range of ports, to the host")
+@click.option("-P", "--publish-all", is_flag=True, help="Publish all exposed ports to random ports on the host interfaces")
+@click.option("--dns", multiple=True, help="Set custom DNS servers")
+@click.option("--dns-search", multiple=True, help="Set custom DNS search domains")
+@click.option("--dns-option", "--dns-opt", "dns_option", multiple=True, help="Set custom DNS options")
+@click.option("--add-host", multiple=True, help="Add a custom host-to-IP mapping (host:ip)")
+@click.option("--no-hosts", is_flag=True, help="Do not create /etc/hosts within the container, instead use the version from the image")
 @click.option("--read-only", is_flag=True, help="Make containers root filesystem read-only")
 @click.option(
     "--read-only-tmpfs",
@@ -154,10 +179,21 @@ def parse_security_opts(opts: tuple[str, ...]) -> tuple[bool, str | None]:
 @click.option("--tz", default=None, help="Set timezone in container")
 @click.option("--detach-keys", default=None, help="Override the key sequence for detaching a container")
 @click.option("--stop-signal", default=None, help="Signal to stop a container. Default is SIGTERM")
-@click.option("--userns", default="", help='User namespace to use ("host", "keep-id", "nomap")')
+@click.option("--userns", default="", help='User namespace to use ("host", "keep-id[:uid=N,gid=N]", "nomap")')
 @click.option("-m", "--memory", default=None, help="Memory limit (format: <number>[<unit>])")
 @click.option("--cpus", default=None, help="Number of CPUs")
 @click.option("--pids-limit", default=None, help="Tune container pids limit")
+@click.option("--log-driver", default="k8s-file", help="Logging driver for the container")
+@click.option("--log-opt", multiple=True, help="Logging driver options")
+@click.option("--restart", default="", help='Restart policy to apply when a container exits ("always"|"no"|"on-failure"|"unless-stopped")')
+@click.option("--health-cmd", default="", help='set a healthcheck command for the container ("none" disables the existing healthcheck)')
+@click.option("--health-interval", default="30s", help='set an interval for the healthchecks (a value of "disable" results in no automatic timer setup)')
+@click.option("--health-retries", type=int, default=3, help="the number of retries allowed before a healthcheck is considered to be unhealthy")
+@click.option("--health-start-period", default="0s", help="the initialization time needed for a container to bootstrap")
+@click.option("--health-timeout", default="30s", help="the maximum time allowed to complete the healthcheck before an interval is considered failed")
+@click.option("--health-on-failure", default="none", help="action to take once the container turns unhealthy")
+@click.option("--no-healthcheck", is_flag=True, help="Disable healthchecks on container")
+@click.option("--sdnotify", default="container", help="control sd-notify behavior (container|conmon|ignore)")
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
@@ -177,13 +213,7 @@ def run_cmd(ctx: click.Context, **kw: Any) -> None:  # fmt: skip
         parse_volume,
     )
 
-    if kw["tty"] and kw["runtime"] == "runc" and not kw["detach"]:
-        raise UsageError("-t with --runtime runc is supported only with -d (the monitor holds the terminal)")
     detach_keys = parse_detach_keys(kw["detach_keys"]) if kw["detach_keys"] is not None else None
-    if detach_keys:
-        raise UsageError(
-            f'--detach-keys {detach_keys}: detaching {_NOT_YET}; use --detach-keys "" to disable detaching'
-        )
     for flag in ("memory", "cpus", "pids_limit"):
         if kw[flag] is not None:
             raise UsageError(
@@ -194,11 +224,7 @@ def run_cmd(ctx: click.Context, **kw: Any) -> None:  # fmt: skip
         raise UsageError(
             f"--runtime {kw['runtime']}: only podpy (default) and runc are supported (crun refuses hybrid cgroups)"
         )
-    network = _NETWORKS.get(kw["network"], "")
-    if network is None:
-        raise UsageError(f"--network {kw['network']} is not supported yet: use none, host or private")
-    if network == "":
-        raise UsageError(f"invalid --network {kw['network']!r}: use none, host or private")
+    network_kw = network_options(kw)
     nnp, seccomp = parse_security_opts(kw["security_opt"])
     env_items: list[str] = []
     for f in kw["env_file"]:
@@ -221,7 +247,6 @@ def run_cmd(ctx: click.Context, **kw: Any) -> None:  # fmt: skip
             raise UsageError(f"invalid label {lb!r}: use key=value")
         labels[k] = v
     from podpy.engine import run as engine_run
-    from podpy.runtime.init import find_init
 
     mounts = [parse_volume(v) for v in kw["volume"]]
     if kw["tz"]:
@@ -247,12 +272,12 @@ def run_cmd(ctx: click.Context, **kw: Any) -> None:  # fmt: skip
         privileged=kw["privileged"],
         seccomp=seccomp,
         ulimits=[parse_ulimit(u) for u in kw["ulimit"]],
-        network=network,
+        **network_kw,
         remove=kw["remove"],
         preserve_fds=kw["preserve_fds"],
         annotations=annotations,
         interactive=kw["interactive"],
-        init_path=find_init(kw["init_path"], _opts(ctx).paths.runroot) if kw["init"] else None,
+        init_path=_find_init(kw["init_path"], _opts(ctx).paths.runroot) if kw["init"] else None,
         shm_size=parse_size(kw["shm_size"], "--shm-size") if kw["shm_size"] else None,
         labels=labels,
         sig_proxy=kw["sig_proxy"],
@@ -260,6 +285,7 @@ def run_cmd(ctx: click.Context, **kw: Any) -> None:  # fmt: skip
         stop_signal=parse_signal(kw["stop_signal"]) if kw["stop_signal"] is not None else None,
         detach_keys=detach_keys,
         userns=parse_userns(kw["userns"]),
+        **monitor_options(kw, mounts, env),
     ).validate()
 
     opts = _opts(ctx)
@@ -273,6 +299,8 @@ def run_cmd(ctx: click.Context, **kw: Any) -> None:  # fmt: skip
     from podpy.cli.output import pull_reporter
 
     pull_kwargs["progress"] = pull_reporter(kw["quiet"])
+    if spec.log_driver == "passthrough":  # as Podman: the container writes to our stdout, no ID printed
+        engine_run.run_overrides.set({**(engine_run.run_overrides.get() or {}), "on_id": None})
     code = engine_run.run(
         opts.paths,
         spec,

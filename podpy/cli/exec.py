@@ -19,7 +19,7 @@ from podpy.util.errors import PodpyError, UsageError
 @click.option("--preserve-fds", type=click.IntRange(min=0), default=0,
               help="Pass N additional file descriptors to the container")  # fmt: skip
 @click.option("--privileged", is_flag=True, help="Give the process extended Linux capabilities")
-@click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY (not supported)")
+@click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY. The default is false")
 @click.option("-u", "--user", default=None, help="Sets the username or UID used")
 @click.option("-w", "--workdir", default=None, help="Working directory inside the container")
 @click.argument("container")
@@ -35,8 +35,6 @@ def exec_cmd(ctx: click.Context, detach: bool, env: tuple[str, ...], env_file: t
     from podpy.spec.container import parse_env
 
     try:
-        if tty:
-            raise UsageError("exec --tty is not supported by podpy yet: run without -t (use -i for stdin)")
         if workdir is not None and not workdir.startswith("/"):
             raise UsageError(f"invalid --workdir {workdir!r}: must be an absolute path")
         for fd in range(3, 3 + preserve_fds):
@@ -50,7 +48,7 @@ def exec_cmd(ctx: click.Context, detach: bool, env: tuple[str, ...], env_file: t
         items += list(env)
         code = eng.exec_in(_opts(ctx).paths, container, list(command), env=parse_env(items, dict(os.environ)),
                            user=user, workdir=workdir, privileged=privileged, interactive=interactive,
-                           preserve_fds=preserve_fds, detach=detach)  # fmt: skip
+                           preserve_fds=preserve_fds, detach=detach, tty=tty)  # fmt: skip
     except PodpyError as e:
         click.echo(f"Error: {e.message}", err=True)
         sys.exit(e.exit_code)

@@ -138,6 +138,7 @@ container_run_cmd = _run_like("run", _container_run, (), "Run a command in a new
 
 @click.command("start", context_settings=CTX)
 @click.option("-a", "--attach", is_flag=True, help="Attach container's STDOUT and STDERR")
+@click.option("--detach-keys", default=None, help="Select the key sequence for detaching a container")
 @click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open even if not attached")
 @click.option(
     "--all", "all_", is_flag=True, help="Start all containers regardless of their state or configuration"
@@ -145,23 +146,28 @@ container_run_cmd = _run_like("run", _container_run, (), "Run a command in a new
 @click.option("--sig-proxy", type=click.BOOL, default=None, help="Proxy received signals to the process")
 @click.argument("containers", nargs=-1)
 @click.pass_context
-def start_cmd(ctx: click.Context, attach: bool, interactive: bool, all_: bool, sig_proxy: bool | None,
-              containers: tuple[str, ...]) -> None:  # fmt: skip
-    """Start one or more containers."""
+def start_cmd(ctx: click.Context, attach: bool, detach_keys: str | None, interactive: bool, all_: bool,
+              sig_proxy: bool | None, containers: tuple[str, ...]) -> None:  # fmt: skip
+    """Start one or more containers.
+
+    As Podman: ``-a`` relays the container's output (and our stdin when it was created with ``-i``)
+    and exits with its code; ``-i`` alone only starts it.
+    """
     from podpy.engine import containers as eng
 
-    if interactive:
-        raise UsageError("start -i is not supported yet (needs attach to the container's stdin)")
     if sig_proxy is not None and not attach:
-        raise UsageError("you cannot use sig-proxy without --attach")
+        raise UsageError("you cannot use sig-proxy without --attach: invalid argument")
     paths = _paths(ctx)
     refs = _targets(ctx, containers, all_, states=("created", "exited", "stopped"))
     if attach:
+        from podpy.engine import attach as att
+
         if len(refs) != 1:
             raise UsageError("you cannot start and attach multiple containers at once")
-        rec = eng.start(paths, refs[0])
-        _stream_logs(paths, rec, follow=True)
-        sys.exit(eng.wait(paths, rec.id))
+        att.detach_bytes(detach_keys)  # a bad spec fails before the start
+        _how, code = att.start_attached(paths, refs[0], detach_keys=detach_keys,
+                                        sig_proxy=True if sig_proxy is None else sig_proxy)  # fmt: skip
+        sys.exit(code)
     _each(refs, lambda r: (eng.start(paths, r), r)[1])
 
 
@@ -255,12 +261,13 @@ def rm_cmd(ctx: click.Context, all_: bool, cidfile: tuple[str, ...], depend: boo
     """Remove one or more containers."""
     from podpy.engine import containers as eng
 
-    if depend:
-        raise UsageError("--depend is not supported yet: podpy has no container dependencies")
     paths = _paths(ctx)
     refs = _targets(ctx, _with_cidfiles(cidfile, containers), all_, latest)
-    _each(refs, lambda r: (eng.remove(paths, r, force=force, timeout=timeout), r)[1], ignore_missing=ignore,
-          missing_code=1)  # fmt: skip
+    # --depend: the container and every container depending on it, dependents first, each printed by its
+    # full ID (as Podman). podpy has no --requires or pods yet, so nothing depends on anything: the
+    # closure is the container itself.
+    _each(refs, lambda r: (eng.remove(paths, r, force=force, timeout=timeout), r)[0 if depend else 1],
+          ignore_missing=ignore, missing_code=1)  # fmt: skip
 
 
 @click.command("prune", context_settings=CTX)
@@ -288,23 +295,27 @@ def prune_cmd(ctx: click.Context, force: bool, filters: tuple[str, ...]) -> None
 
 @click.command("wait", context_settings=CTX)
 @click.option("--condition", multiple=True, help="Condition to wait on")
-@click.option("-i", "--interval", default=None, help="Time Interval to wait before polling for completion")
+@click.option("-i", "--interval", default="250ms", help="Time Interval to wait before polling for completion")
 @_latest_opt
 @click.argument("containers", nargs=-1)
 @click.pass_context
-def wait_cmd(ctx: click.Context, condition: tuple[str, ...], interval: str | None, latest: bool,
+def wait_cmd(ctx: click.Context, condition: tuple[str, ...], interval: str, latest: bool,
              containers: tuple[str, ...]) -> None:  # fmt: skip
-    """Block on one or more containers."""
-    from podpy.engine import containers as eng
+    """Block on one or more containers.
 
-    bad = [c for c in condition if c not in ("stopped", "exited")]
-    if bad:
-        raise UsageError(f"--condition {bad[0]}: only stopped and exited are supported yet")
-    if interval is not None:
-        raise UsageError("--interval is not needed by podpy (it waits on the monitor, not by polling)")
+    Prints, per container, its exit code (``exited``/``stopped``, the default) or -1 (a state or health
+    condition), as Podman. Every container is looked up before any wait: an unknown one fails at once.
+    """
+    from podpy.engine import containers as eng
+    from podpy.spec.container import parse_go_duration
+
+    conds = eng.check_conditions(c for item in condition for c in item.split(",") if c)
+    poll = int(interval) / 1000 if interval.isdigit() else parse_go_duration(interval) / 1e9  # digits: ms
     paths = _paths(ctx)
     refs = _targets(ctx, containers, False, latest)
-    _each(refs, lambda r: str(eng.wait(paths, r)))
+    st = eng.open_state(paths)
+    ids = [st.get(r).id for r in refs]
+    _each(ids, lambda r: str(eng.wait(paths, r, conds, max(poll, 0.01))))
 
 
 def _stream_logs(paths: Any, rec: Any, *, follow: bool = False, tail: int = -1, timestamps: bool = False,
@@ -519,8 +530,20 @@ def container_group() -> None:
     """Manage containers."""
 
 
-for _name, _cmd in (("create", create_cmd), ("run", container_run_cmd), ("start", start_cmd), ("stop", stop_cmd),
-                    ("kill", kill_cmd), ("restart", restart_cmd), ("rm", rm_cmd), ("prune", prune_cmd), ("wait", wait_cmd),
-                    ("logs", logs_cmd), ("inspect", inspect_cmd), ("exists", exists_cmd),
-                    ("cleanup", cleanup_cmd), ("ps", ps_cmd), ("ls", ps_cmd), ("list", ps_cmd)):  # fmt: skip
+def _container_commands() -> tuple[tuple[str, click.Command], ...]:
+    from podpy.cli.attach import attach_cmd
+    from podpy.cli.ctrfs import commit_cmd, cp_cmd, diff_cmd, export_cmd
+    from podpy.cli.ctrinfo import pause_cmd, port_cmd, rename_cmd, stats_cmd, top_cmd, unpause_cmd
+    from podpy.cli.exec import exec_cmd
+
+    return (("create", create_cmd), ("run", container_run_cmd), ("start", start_cmd), ("stop", stop_cmd),
+            ("kill", kill_cmd), ("restart", restart_cmd), ("rm", rm_cmd), ("prune", prune_cmd), ("wait", wait_cmd),
+            ("logs", logs_cmd), ("inspect", inspect_cmd), ("exists", exists_cmd), ("cleanup", cleanup_cmd),
+            ("ps", ps_cmd), ("ls", ps_cmd), ("list", ps_cmd), ("attach", attach_cmd), ("exec", exec_cmd),
+            ("cp", cp_cmd), ("diff", diff_cmd), ("export", export_cmd), ("commit", commit_cmd),
+            ("rename", rename_cmd), ("top", top_cmd), ("port", port_cmd), ("stats", stats_cmd),
+            ("pause", pause_cmd), ("unpause", unpause_cmd))  # fmt: skip
+
+
+for _name, _cmd in _container_commands():
     container_group.add_command(_cmd, _name)

@@ -61,6 +61,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "export": ("podpy.cli.ctrfs", "export_cmd", "Export container's filesystem contents as a tar archive"),
     "commit": ("podpy.cli.ctrfs", "commit_cmd", "Create new image based on the changed container"),
     "exec": ("podpy.cli.exec", "exec_cmd", "Run a process in a running container"),
+    "attach": ("podpy.cli.attach", "attach_cmd", "Attach to a running container"),
     "events": ("podpy.cli.events", "events_cmd", "Show podpy events"),
     "rename": ("podpy.cli.ctrinfo", "rename_cmd", "Rename an existing container"),
     "top": ("podpy.cli.ctrinfo", "top_cmd", "Display the running processes of a container"),
@@ -72,6 +73,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "pause": ("podpy.cli.ctrinfo", "pause_cmd", "Pause all the processes in one or more containers"),
     "unpause": ("podpy.cli.ctrinfo", "unpause_cmd", "Unpause the processes in one or more containers"),
+    "healthcheck": ("podpy.cli.healthcheck", "healthcheck_group", "Manage health checks on containers"),
 }
 
 
@@ -170,18 +172,12 @@ def _build_cli() -> dict[str, Any]:
         url: str | None,
     ) -> None:
         """Manage pods, containers and images — daemonless and rootless."""
-        import logging  # here, not at start-up: ``--help`` and ``--version`` never log
-
+        from podpy.util import log  # ``logging`` itself is imported only when a message is emitted
         from podpy.util.paths import default_paths
 
         if url:
             raise PodpyError("--url is not supported: podpy has no service; run podpy on the machine itself")
-        level = {"trace": 5, "debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING}.get(
-            log_level, logging.WARNING if log_level == "warning" else logging.ERROR
-        )
-        logging.basicConfig(
-            level=level, format="time=%(asctime)s level=%(levelname)s msg=%(message)s", stream=sys.stderr
-        )
+        log.configure(log.level_of(log_level))
         if storage_driver and storage_driver not in ("overlay", "vfs"):
             raise PodpyError(f"unsupported storage driver {storage_driver!r}: use overlay or vfs")
         ctx.obj = GlobalOptions(
@@ -262,10 +258,11 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(0)
         if _fast_images(args):
             sys.exit(0)
-        from podpy.cli.psview import fast_ps
+        if "ps" in args or "container" in args:  # psview costs imports: only for what may be ``ps``
+            from podpy.cli.psview import fast_ps
 
-        if fast_ps(args):
-            sys.exit(0)
+            if fast_ps(args):
+                sys.exit(0)
     except PodpyError as e:
         _error(e.message, e.exit_code)
     except KeyboardInterrupt:

@@ -49,8 +49,6 @@ def _opts(ctx: click.Context) -> Any:
 def ps_cmd(ctx: click.Context, all_: bool, filters: tuple[str, ...], fmt: str | None, last: int, latest: bool,
            noheading: bool, no_trunc: bool, quiet: bool, size: bool, sort: str) -> None:  # fmt: skip
     """List containers."""
-    if size:
-        raise UsageError("--size is not supported yet by podpy ps")
     sorts = {"command": lambda r: " ".join(r.config.get("args") or []), "created": lambda r: -r.created,
              "id": lambda r: r.id, "image": lambda r: r.image_name, "names": lambda r: r.name,
              "runningfor": lambda r: -r.created, "status": lambda r: r.state}  # fmt: skip
@@ -59,6 +57,12 @@ def ps_cmd(ctx: click.Context, all_: bool, filters: tuple[str, ...], fmt: str | 
     flt = parse_filters(filters)
     if latest and last >= 0:
         raise UsageError("--last and --latest cannot be used together")
-    recs = list_for_ps(_opts(ctx).paths, all_=all_, latest=latest, last=last, flt=flt)
+    paths = _opts(ctx).paths
+    recs = list_for_ps(paths, all_=all_, latest=latest, last=last, flt=flt)
     recs = sorted(recs, key=sorts[sort])
-    sys.stdout.write(ps_text(recs, fmt=fmt, quiet=quiet, no_trunc=no_trunc, noheading=noheading))
+    sizes = None
+    if size and not quiet:
+        from podpy.engine import containers
+
+        sizes = {r.id: containers.sizes(paths, r) for r in recs}
+    sys.stdout.write(ps_text(recs, fmt=fmt, quiet=quiet, no_trunc=no_trunc, noheading=noheading, sizes=sizes))

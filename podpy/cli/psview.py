@@ -28,7 +28,7 @@ PS_STATUSES = (
     "stopping",
     "removing",
 )
-FILTER_KEYS = ("id", "name", "label", "status", "ancestor", "exited", "since", "before")
+FILTER_KEYS = ("id", "name", "label", "status", "ancestor", "exited", "since", "before", "health")
 HEADERS = {
     "ID": "CONTAINER ID",
     "Image": "IMAGE",
@@ -71,7 +71,7 @@ def status_text(rec: Any, now: float | None = None) -> str:
     """Podman 4.3's STATUS column: ``Up 2 minutes ago``, ``Exited (3) 5 seconds ago``, ``Created``."""
     now = time.time() if now is None else now
     if rec.state == "running":
-        return "Up " + _ago(rec.started_at or rec.created, now)
+        return "Up " + _ago(rec.started_at or rec.created, now) + _health_suffix(rec)
     if rec.state == "paused":
         return "Paused"
     if rec.state in ("exited", "stopped"):
@@ -81,13 +81,32 @@ def status_text(rec: Any, now: float | None = None) -> str:
     return rec.state.capitalize()
 
 
+def _health_suffix(rec: Any) -> str:
+    """`` (healthy)``/`` (unhealthy)``/`` (starting)`` for a container with a health check."""
+    if not rec.config.get("health_log"):
+        return ""
+    from podpy.engine.health import health_status
+
+    status = health_status(rec)
+    return f" ({status})" if status else ""
+
+
+def size_text(size: tuple[int, int]) -> str:
+    """Podman's SIZE column: ``12B (virtual 1.98MB)`` (writable layer, then image)."""
+    from podpy.cli.output import human_size
+
+    rw, root = size
+    return f"{human_size(rw).replace(' ', '')} (virtual {human_size(root).replace(' ', '')})"
+
+
 class PsRow:
     """One row of ``podman ps`` (its ``psReporter``): fields and Go-style methods."""
 
     go_type = "ps.psReporter"
 
-    def __init__(self, rec: Any, no_trunc: bool, now: float) -> None:
+    def __init__(self, rec: Any, no_trunc: bool, now: float, size: tuple[int, int] | None = None) -> None:
         self._r = rec
+        self._size = size  # (rwSize, rootFsSize) with ``--size``
         self._no_trunc = no_trunc
         self._now = now
         args = list(rec.config.get("args") or [])
@@ -104,7 +123,7 @@ class PsRow:
         self.Networks = ""
         self.Pod = ""
         self.PodName = ""
-        self.Size = ""
+        self.Size = size_text(size) if size is not None else ""
         self._args = args
 
     def ID(self) -> str:  # noqa: N802 - Go method names are the template fields
@@ -162,7 +181,7 @@ class PsRow:
             "Pod": "",
             "PodName": "",
             "Ports": None,
-            "Size": None,
+            "Size": {"rootFsSize": self._size[1], "rwSize": self._size[0]} if self._size is not None else None,
             "StartedAt": r.started_at // 1_000_000_000 if r.started_at else -62135596800,
             "State": r.state,
             "Status": self.Status(),
@@ -201,6 +220,10 @@ def _match_one(key: str, val: str, rec: Any, by_ref: dict[str, Any]) -> bool:
         return rec.state == val or (val == "exited" and rec.state == "stopped")
     if key == "exited":
         return rec.state in ("exited", "stopped") and int(rec.exit_code or 0) == int(val)
+    if key == "health":  # as Podman: the running container's health status, compared as it is
+        from podpy.engine.health import health_status
+
+        return bool(rec.config.get("health_log")) and health_status(rec) == val
     if key == "ancestor":
         name = rec.image_name
         return (
@@ -222,12 +245,17 @@ def match(flt: dict[str, list[str]], rec: Any, by_ref: dict[str, Any]) -> bool:
 
 
 def ps_text(recs: Sequence[Any], *, fmt: str | None = None, quiet: bool = False, no_trunc: bool = False,
-            noheading: bool = False) -> str:  # fmt: skip
+            noheading: bool = False, sizes: dict[str, tuple[int, int]] | None = None) -> str:  # fmt: skip
+    """``sizes`` (``--size``): container ID -> (rwSize, rootFsSize); adds Podman's SIZE column."""
     now = time.time()
-    rows = [PsRow(r, no_trunc, now) for r in recs]
+    rows = [PsRow(r, no_trunc, now, sizes.get(r.id) if sizes is not None else None) for r in recs]
     if fmt is not None:
         from podpy.cli.template import go_json, is_json, render
 
+        if sizes is None and ".Size" in fmt and not is_json(fmt):
+            from podpy.util.log import get_logger
+
+            get_logger("podpy.cli.ps").error("Size format requires --size option")  # podman's words
         if is_json(fmt):
             return go_json([r.to_json() for r in rows], indent=4, escape_html=True) + "\n"
         if not quiet:
@@ -236,11 +264,12 @@ def ps_text(recs: Sequence[Any], *, fmt: str | None = None, quiet: bool = False,
             )
     if quiet:
         return "".join(r.ID() + "\n" for r in rows)
-    lines = [] if noheading else ["CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES"]
+    extra = ["SIZE"] if sizes is not None else []
+    lines = [] if noheading else ["\t".join(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS",
+                                             "NAMES", *extra])]  # fmt: skip
     for r in rows:
-        lines.append(
-            "\t".join([r.ID(), r.Image, r.Command(), r.CreatedHuman(), r.Status(), r.Ports, r.Names])
-        )
+        cols = [r.ID(), r.Image, r.Command(), r.CreatedHuman(), r.Status(), r.Ports, r.Names]
+        lines.append("\t".join(cols + ([r.Size] if sizes is not None else [])))
     from podpy.cli.output import tabwrite
 
     return tabwrite("".join(line + "\n" for line in lines))

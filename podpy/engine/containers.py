@@ -19,7 +19,6 @@ that the monitor is gone (``State.reconcile``: exit code 255). So no container s
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import signal
 import sys
@@ -29,9 +28,10 @@ from typing import Any
 
 from podpy.engine.state import ContainerRecord, State
 from podpy.util.errors import ConflictError, NotFoundError, PodpyError
+from podpy.util.log import get_logger
 from podpy.util.paths import Paths
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 ACTIVE = ("running", "paused", "stopping")
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -175,10 +175,45 @@ def list_containers(st: State, paths: Paths) -> list[ContainerRecord]:
     return out
 
 
+def _tree_size(path: Path) -> int:
+    """Apparent bytes of the files and symlinks under ``path`` (directories count 0), as Podman's sizes."""
+    total = 0
+    stack = [str(path)]
+    while stack:
+        try:
+            it = os.scandir(stack.pop())
+        except OSError:
+            continue
+        with it:
+            for e in it:
+                with contextlib.suppress(OSError):
+                    if e.is_dir(follow_symlinks=False):
+                        stack.append(e.path)
+                    else:
+                        total += e.stat(follow_symlinks=False).st_size
+    return total
+
+
+def sizes(paths: Paths, rec: ContainerRecord) -> tuple[int, int]:
+    """``ps -s``: (rwSize, rootFsSize) as Podman reports them: the bytes in the container's writable
+    layer, and in its image's layers."""
+    from podpy.engine import images
+
+    _join_userns(paths)  # the writable layer holds directories of subordinate ids
+    rw = _tree_size(container_dir(paths, rec.id) / "diff")
+    try:
+        store = images.open_store(paths)
+        dirs = store.layer_dirs(store.get_image(rec.image_id))
+    except PodpyError:
+        dirs = []
+    return rw, sum(_tree_size(d) for d in dirs)
+
+
 # --- rootfs, runtime ------------------------------------------------------------------------------
 
 
-def _driver(cdir: Path) -> str | None:
+def recorded_driver(cdir: Path) -> str | None:
+    """The storage driver the container's rootfs was mounted with (``CDIR/driver``); None if unknown."""
     import json
 
     try:
@@ -191,7 +226,7 @@ def unmount(paths: Paths, cid: str) -> None:
     from podpy.store.rootfs import RootfsMount, unmount_rootfs
 
     cdir = container_dir(paths, cid)
-    drv = _driver(cdir)
+    drv = recorded_driver(cdir)
     if drv and drv != "vfs":
         _join_userns(paths)  # the mount is only visible inside podpy's mount namespace
         if os.path.ismount(cdir / "merged"):
@@ -201,10 +236,12 @@ def unmount(paths: Paths, cid: str) -> None:
 def ensure_mounted(paths: Paths, rec: ContainerRecord) -> None:
     """Mount the rootfs again for ``start`` (after a cleanup or a reboot unmounted it)."""
     from podpy.engine import images
-    from podpy.store.rootfs import mount_rootfs
+    from podpy.store.rootfs import mount_rootfs, reset_volume_overlays
 
     cdir = container_dir(paths, rec.id)
-    drv = _driver(cdir)
+    if rec.state not in ACTIVE:
+        reset_volume_overlays(cdir)  # -v …:O: each run starts from the source again, as in Podman
+    drv = recorded_driver(cdir)
     if drv in (None, "vfs") or os.path.ismount(cdir / "merged"):
         return
     store = images.open_store(paths)
@@ -259,12 +296,18 @@ def parse_signal(text: str) -> int:
 # --- start ----------------------------------------------------------------------------------------
 
 
-def start_locked(st: State, paths: Paths, rec: ContainerRecord) -> ContainerRecord:
+def start_locked(st: State, paths: Paths, rec: ContainerRecord, attach: Any = None,
+                 monitor: Any = None) -> ContainerRecord:  # fmt: skip
     """Start a created or exited container through a new monitor; returns the running record.
 
+    ``attach(handle)`` is called once the monitor serves the attach socket and before the container's
+    process starts (so an attach client misses no output); then this process starts it, for runc too.
+
     A runtime error (command not found: 127, not executable: 126) leaves it exited with that code
-    and raises the runtime's message, as Podman does.
+    and raises the runtime's message, as Podman does. ``monitor``: a ``PendingMonitor`` started
+    earlier (``run -d`` starts it before creating the container) to use instead of a new one.
     """
+    from podpy.engine import health
     from podpy.monitor.spawn import MonitorConfig, MonitorError, spawn_monitor
 
     rec = refresh_locked(st, paths, rec)
@@ -273,11 +316,14 @@ def start_locked(st: State, paths: Paths, rec: ContainerRecord) -> ContainerReco
     _join_userns(paths)
     ensure_mounted(paths, rec)
     runtime_delete(paths, rec)
+    from podpy.engine import network
+
+    network.setup(paths, rec)  # namespace, slirp4netns/pasta, port forwards: before the runtime creates it
     sdir = state_dir(paths, rec.id)
     cfg = rec.config
     # podpy's runtime: the monitor only creates; ``start`` runs here, in-process (it opens the
     # exec FIFO), which saves starting a second runtime interpreter
-    own_start = is_podpy_runtime(cfg.get("runtime"))
+    own_start = is_podpy_runtime(cfg.get("runtime")) or attach is not None
     mcfg = MonitorConfig(
         container_id=rec.id,
         bundle=str(container_dir(paths, rec.id) / "userdata"),
@@ -290,9 +336,10 @@ def start_locked(st: State, paths: Paths, rec: ContainerRecord) -> ContainerReco
         stdin=bool(cfg.get("interactive")),
         cleanup=cleanup_argv(paths, rec.id),
         start=not own_start,
+        **health.monitor_fields(paths, rec),  # log max-size, restart policy, health-check timer
     )
     try:
-        h = spawn_monitor(mcfg)
+        h = spawn_monitor(mcfg, pending=monitor, warm=is_podpy_runtime(cfg.get("runtime")))
     except MonitorError as e:
         st.update(rec.id, state="exited", exit_code=e.exit_code, finished_at=time.time_ns(), pid=0)
         with contextlib.suppress(PodpyError):
@@ -300,12 +347,17 @@ def start_locked(st: State, paths: Paths, rec: ContainerRecord) -> ContainerReco
         raise
     rec = st.update(rec.id, state="running", pid=h.pid, monitor_pid=h.monitor_pid,
                     monitor_start=h.monitor_start, started_at=time.time_ns(), exit_code=None,
-                    finished_at=0, event="start")  # fmt: skip
+                    finished_at=0, event=("init", "start", "attach") if attach else ("init", "start"))  # fmt: skip
+    if attach is not None:
+        attach(h)
     if own_start:
         from podpy.runtime import executor
 
         try:
-            executor.start(runtime_root(paths, cfg.get("runtime")), rec.id)
+            if is_podpy_runtime(cfg.get("runtime")):
+                executor.start(runtime_root(paths, cfg.get("runtime")), rec.id)
+            else:
+                _external_start(paths, rec)
         except PodpyError as e:
             code = getattr(e, "exit_code", 125)
             runtime_delete(paths, rec)  # kills the waiting init: the monitor then exits
@@ -313,14 +365,27 @@ def start_locked(st: State, paths: Paths, rec: ContainerRecord) -> ContainerReco
             with contextlib.suppress(PodpyError):
                 cleanup_locked(st, paths, st.get(rec.id))
             raise MonitorError(e.message, code) from None
+    health.on_started(rec, h.monitor_pid)  # health "starting", sd_notify READY/MAINPID
     return rec
 
 
-def start(paths: Paths, ref: str) -> ContainerRecord:
+def _external_start(paths: Paths, rec: ContainerRecord) -> None:
+    import subprocess
+
+    from podpy.runtime import external
+
+    runtime = str(rec.config.get("runtime"))
+    r = subprocess.run(external.argv(runtime, runtime_root(paths, runtime), "start", rec.id),
+                       capture_output=True, text=True, check=False)  # fmt: skip
+    if r.returncode != 0:
+        raise PodpyError(f"{runtime} start {rec.id[:12]}: {r.stderr.strip() or r.returncode}")
+
+
+def start(paths: Paths, ref: str, attach: Any = None, monitor: Any = None) -> ContainerRecord:
     st = open_state(paths)
     rec = st.get(ref)
     with st.lock(rec.id):
-        return start_locked(st, paths, st.get(rec.id))
+        return start_locked(st, paths, st.get(rec.id), attach, monitor)
 
 
 # --- stop, kill -----------------------------------------------------------------------------------
@@ -343,6 +408,9 @@ def stop_locked(
     if rec.state not in ACTIVE:
         return rec
     _join_userns(paths)
+    from podpy.engine.health import mark_stopped_by_user
+
+    mark_stopped_by_user(state_dir(paths, rec.id))  # before the signal: the monitor must not restart it
     t = DEFAULT_STOP_TIMEOUT if timeout is None else max(0.0, timeout)
     sig = int(rec.config.get("stop_signal") or signal.SIGTERM)
     with contextlib.suppress(PodpyError):
@@ -355,6 +423,7 @@ def stop_locked(
         with contextlib.suppress(PodpyError):
             send_signal(paths, rec, signal.SIGKILL)
         _wait_exit_file(paths, rec, 30)
+    st.container_event(rec.id, "stop")  # podman 4.3's order: stop, died, cleanup
     return refresh_locked(st, paths, st.get(rec.id))
 
 
@@ -375,6 +444,9 @@ def kill(paths: Paths, ref: str, sig: int = signal.SIGKILL) -> ContainerRecord:
                 f"can only kill running containers. {rec.id} is in state {rec.state}: container state improper"
             )
         _join_userns(paths)
+        from podpy.engine.health import mark_stopped_by_user
+
+        mark_stopped_by_user(state_dir(paths, rec.id))  # as Podman: a killed container is not restarted
         send_signal(paths, rec, sig)
         st.add_event("container", "kill", rec.id, rec.name, {"signal": sig})
     return rec
@@ -383,29 +455,92 @@ def kill(paths: Paths, ref: str, sig: int = signal.SIGKILL) -> ContainerRecord:
 # --- wait -----------------------------------------------------------------------------------------
 
 
-def wait(paths: Paths, ref: str) -> int:
-    """Block until the container is not running; its exit code."""
+WAIT_CONDITIONS = ("configured", "created", "exited", "healthy", "initialized", "paused", "removing", "running",
+                   "stopped", "stopping", "unhealthy")  # fmt: skip
+_EXIT_CONDITIONS = {"exited", "stopped"}
+
+
+def check_conditions(conditions: Any) -> set[str]:
+    """``wait --condition`` values (Podman's names); UsageError with Podman's words for others."""
+    from podpy.util.errors import UsageError
+
+    conds = set(conditions) or {"stopped"}
+    for c in sorted(conds):
+        if c not in WAIT_CONDITIONS:
+            raise UsageError(f"unknown container state: {c}: invalid argument")
+    return conds
+
+
+def _died_code(st: State, cid: str) -> int | None:
+    """The exit code a removed container (``--rm``) died with, from its last ``died`` event."""
+    import json
+
+    row = st.conn.execute("SELECT attributes FROM events WHERE id = ? AND action = 'died' ORDER BY seq DESC LIMIT 1",
+                          (cid,)).fetchone()  # fmt: skip
+    if row is None:
+        return None
+    code = json.loads(row[0]).get("containerExitCode")
+    return None if code is None else int(code)
+
+
+def wait(paths: Paths, ref: str, conditions: Any = ("stopped",), interval: float = 0.25) -> int:
+    """Block until the container meets one of ``conditions`` (Podman's ``wait --condition``).
+
+    ``exited``/``stopped``: it is not running (a created one counts, as in Podman 4.3); returns its
+    exit code, also when ``--rm`` removed it meanwhile. A state (``running``, ``paused``, ...) or a
+    health status (``healthy``/``unhealthy``): returns -1 once it holds. ``removing``: once the
+    container is gone. ``initialized`` (created by the runtime, not yet started) is never visible in
+    podpy, whose start does both under one lock, so it only matches together with another condition.
+    """
+    conds = check_conditions(conditions)
+    want_exit = bool(conds & _EXIT_CONDITIONS)
+    want_health = conds & {"healthy", "unhealthy"}
     st = open_state(paths)
-    rec = st.get(ref)
+    cid = st.get(ref).id
     while True:
-        rec = refresh(st, paths, st.get(rec.id))
-        if rec.state not in ACTIVE and rec.state != "created":
-            return int(rec.exit_code or 0) if rec.exit_code is not None else 0
-        if rec.state == "created" or rec.monitor_pid <= 0:
-            time.sleep(0.1)
+        try:
+            rec = refresh(st, paths, st.get(cid))
+        except NotFoundError:
+            if "removing" in conds:
+                return -1
+            code = _died_code(st, cid) if want_exit else None
+            if code is None:
+                raise
+            return code
+        if want_exit and rec.state not in ACTIVE:
+            return int(rec.exit_code or 0)
+        if rec.state in conds:
+            return -1
+        if want_health:
+            from podpy.engine import health
+
+            if health.health_status(rec) in want_health:
+                return -1
+        if want_exit and conds <= _EXIT_CONDITIONS and rec.monitor_pid > 0:
+            _wait_exit_file(paths, rec, 1.0)  # wakes as the monitor exits (pidfd), not by polling
         else:
-            _wait_exit_file(paths, rec, 1.0)
+            time.sleep(interval)
 
 
 # --- cleanup, rm ----------------------------------------------------------------------------------
 
 
+def _network_teardown(paths: Paths, cid: str) -> None:
+    """slirp4netns/pasta stopped, the network namespace unmounted (podpy.engine.network)."""
+    from podpy.engine import network
+
+    network.teardown(paths, cid)
+
+
 def cleanup_locked(st: State, paths: Paths, rec: ContainerRecord) -> None:
     """After the container exited: runtime state deleted, rootfs unmounted; ``--rm`` removes it."""
     runtime_delete(paths, rec)
+    _network_teardown(paths, rec.id)
     unmount(paths, rec.id)
     if rec.config.get("remove"):
         remove_locked(st, paths, rec)
+    else:  # once per exit: the monitor's cleanup may come after a stop or ps did it
+        st.container_event(rec.id, "cleanup", once_since_ns=rec.finished_at)
 
 
 def cleanup(paths: Paths, ref: str) -> ContainerRecord | None:
@@ -464,6 +599,7 @@ def remove_locked(st: State, paths: Paths, rec: ContainerRecord, *, force: bool 
     if container_dir(paths, rec.id).exists():
         _join_userns(paths)  # the writable layer holds files of subordinate ids
     runtime_delete(paths, rec)
+    _network_teardown(paths, rec.id)
     unmount(paths, rec.id)
     _rmtree(container_dir(paths, rec.id))
     _rmtree(state_dir(paths, rec.id))
@@ -496,6 +632,8 @@ def _rfc3339(ns: int) -> str:
 
 def inspect(paths: Paths, rec: ContainerRecord) -> dict[str, Any]:
     """Podman's ``inspect`` shape for a container (the fields podpy knows; the rest empty)."""
+    from podpy.engine import health
+
     cfg = rec.config
     spec = cfg.get("spec") or {}
     args = list(cfg.get("args") or [])
@@ -528,7 +666,7 @@ def inspect(paths: Paths, rec: ContainerRecord) -> dict[str, Any]:
             "Error": "",
             "StartedAt": _rfc3339(rec.started_at),
             "FinishedAt": _rfc3339(rec.finished_at),
-            "Health": {"Status": "", "FailingStreak": 0, "Log": None},
+            "Health": health.inspect_health(rec),
         },
         "Image": rec.image_id,
         "ImageName": rec.image_name,
@@ -543,14 +681,14 @@ def inspect(paths: Paths, rec: ContainerRecord) -> dict[str, Any]:
         "ConmonPidFile": str(state_dir(paths, rec.id) / "monitor.pid"),
         "PidFile": str(state_dir(paths, rec.id) / "pidfile"),
         "Name": rec.name,
-        "RestartCount": 0,
-        "Driver": _driver(cdir) or "",
+        "RestartCount": int(cfg.get("restart_count") or 0),
+        "Driver": recorded_driver(cdir) or "",
         "MountLabel": "",
         "ProcessLabel": "",
         "AppArmorProfile": "",
         "ExecIDs": [],
         "GraphDriver": {
-            "Name": _driver(cdir) or "",
+            "Name": recorded_driver(cdir) or "",
             "Data": {
                 "UpperDir": str(cdir / "diff"),
                 "WorkDir": str(cdir / "work"),
@@ -583,20 +721,18 @@ def inspect(paths: Paths, rec: ContainerRecord) -> dict[str, Any]:
             "Labels": rec.labels or None,
             "Annotations": dict(spec.get("annotations") or {}),
             "StopSignal": int(cfg.get("stop_signal") or signal.SIGTERM),
+            **health.inspect_config_extras(rec),  # Healthcheck, HealthcheckOnFailureAction
             "CreateCommand": list(cfg.get("create_command") or []),
             "StopTimeout": DEFAULT_STOP_TIMEOUT,
+            **health.inspect_sdnotify(rec),
         },
         "HostConfig": {
             "Binds": [f"{m['Source']}:{m['Destination']}" for m in mounts],
             "ContainerIDFile": cfg.get("cidfile") or "",
-            "LogConfig": {
-                "Type": cfg.get("log_driver", "k8s-file"),
-                "Config": None,
-                "Path": log_path(paths, rec),
-            },  # fmt: skip
+            "LogConfig": health.log_config(rec, log_path(paths, rec)),
             "NetworkMode": spec.get("network") or "private",
             "PortBindings": {},
-            "RestartPolicy": {"Name": "", "MaximumRetryCount": 0},
+            "RestartPolicy": health.restart_policy(rec),
             "AutoRemove": bool(cfg.get("remove")),
             "CapAdd": list(spec.get("cap_add") or []),
             "CapDrop": list(spec.get("cap_drop") or []),

@@ -378,7 +378,7 @@ def changes(paths: Paths, ref: str) -> list[Change]:
 
     rec = _record(paths, ref, ref)
     cdir = containers.container_dir(paths, rec.id)
-    driver = containers._driver(cdir)  # noqa: SLF001 - the recorded storage driver
+    driver = containers.recorded_driver(cdir)
     if driver == "vfs":
         raise PodpyError(
             f"container {rec.id[:12]} uses the vfs storage driver, which keeps no separate writable "
@@ -573,6 +573,7 @@ def commit(paths: Paths, ref: str, name: str | None = None, *, message: str | No
             ],
             names=[target] if target else [],
         )
+    containers.open_state(paths).container_event(rec.id, "commit")  # as podman 4.3: no image event
     return str(new.id)
 
 

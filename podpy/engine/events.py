@@ -16,7 +16,7 @@ from typing import Any
 
 from podpy.engine import containers
 from podpy.engine.state import Event, State
-from podpy.util.errors import UsageError
+from podpy.util.errors import PodpyError, UsageError
 from podpy.util.paths import Paths
 
 FILTER_KEYS = ("container", "event", "image", "label", "type")
@@ -77,6 +77,8 @@ class EventView:
     Attributes: dict[str, str] | None
     time_ns: int
     seq: int
+    ContainerExitCode: int = 0
+    HealthStatus: str = ""
 
     @property
     def Time(self) -> str:  # noqa: N802 - podman's template field
@@ -87,21 +89,28 @@ class EventView:
         return self.time_ns
 
     def line(self) -> str:
-        """Podman's default line: ``TIME TYPE STATUS ID (image=…, name=…, labels…)``."""
+        """Podman's default line: ``TIME TYPE STATUS ID (image=…, name=…, health_status=…, labels…)``."""
         t = go_time_local(self.time_ns)
         if self.Type == "container":
             attrs = [f"image={self.Image}", f"name={self.Name}"]
+            attrs += [f"health_status={self.HealthStatus}"] if self.HealthStatus else []
             attrs += [f"{k}={v}" for k, v in sorted((self.Attributes or {}).items())]
             return f"{t} container {self.Status} {self.ID} ({', '.join(attrs)})"
         return f"{t} {self.Type} {self.Status} {self.ID} {self.Name}"
 
     def to_json(self) -> dict[str, Any]:
+        """Podman 4.3's JSON: fields in its order, empty ones left out; a container's labels are
+        ``Attributes`` (``{}`` without labels), other types have ``null``."""
         d: dict[str, Any] = {}
+        if self.ContainerExitCode:
+            d["ContainerExitCode"] = self.ContainerExitCode
         for k in ("ID", "Image", "Name"):
             if getattr(self, k):
                 d[k] = getattr(self, k)
-        d.update(Status=self.Status, Time=rfc3339_nano(self.time_ns), Type=self.Type,
-                 Attributes=self.Attributes or None)  # fmt: skip
+        d.update(Status=self.Status, Time=rfc3339_nano(self.time_ns), Type=self.Type)
+        if self.HealthStatus:
+            d["health_status"] = self.HealthStatus
+        d["Attributes"] = (self.Attributes or {}) if self.Type == "container" else (self.Attributes or None)
         return d
 
 
@@ -128,38 +137,36 @@ def rfc3339_nano(ns: int) -> str:
 
 
 class EventReader:
-    """Turns state rows into views; remembers containers' image and labels (removed ones too) from
-    the log itself, so ``image=`` shows on every event of a container, as podman does."""
+    """Turns state rows into views. Every container event carries its image and labels (the state
+    layer writes them); rows written before it did get them from the container while it exists."""
 
     def __init__(self, paths: Paths) -> None:
         self.state: State = containers.open_state(paths)
-        self._info: dict[str, tuple[str, dict[str, str]]] = {}
+        self._old: dict[str, dict[str, Any]] = {}
 
-    def _container_info(self, ev: Event) -> tuple[str, dict[str, str]]:
-        if ev.id not in self._info:
+    def _compat(self, ev: Event) -> dict[str, Any]:
+        """Image and labels for an event logged without them (an older podpy)."""
+        if ev.id not in self._old:
             try:
                 rec = self.state.get(ev.id)
-                self._info[ev.id] = (rec.image_name, dict(rec.labels))
-            except Exception:  # noqa: BLE001 - removed: what the create event said is all there is
-                self._info[ev.id] = (str(ev.attributes.get("image", "")), {})
-        if ev.action == "create" and ev.attributes.get("image"):
-            self._info[ev.id] = (str(ev.attributes["image"]), self._info[ev.id][1])
-        return self._info[ev.id]
+                self._old[ev.id] = {"image": rec.image_name, "labels": dict(rec.labels)}
+            except PodpyError:
+                self._old[ev.id] = {}
+        return {**self._old[ev.id], **ev.attributes}
 
     def view(self, ev: Event) -> EventView:
-        if ev.type == "container":
-            image, labels = self._container_info(ev)
-            image = str(ev.attributes.get("image") or image)
-            attrs = {**labels, **{k: str(v) for k, v in ev.attributes.items() if k not in ("image", "name")}}
-            return EventView(ev.id, image, ev.name, ev.action, ev.type, attrs or None, ev.time_ns, ev.seq)
-        attrs = {k: str(v) for k, v in ev.attributes.items()}
-        return EventView(ev.id, "", ev.name, ev.action, ev.type, attrs or None, ev.time_ns, ev.seq)
+        if ev.type != "container":
+            attrs = {k: str(v) for k, v in ev.attributes.items()}
+            return EventView(ev.id, "", ev.name, ev.action, ev.type, attrs, ev.time_ns, ev.seq)  # JSON: null
+        a = ev.attributes if "labels" in ev.attributes else self._compat(ev)
+        labels = {k: str(v) for k, v in (a.get("labels") or {}).items()}
+        return EventView(ev.id, str(a.get("image") or ""), ev.name, ev.action, ev.type, labels, ev.time_ns,
+                         ev.seq, int(a.get("containerExitCode") or 0), str(a.get("health_status") or ""))  # fmt: skip
 
     def read(self, since_ns: int | None, until_ns: int | None, after_seq: int = 0) -> list[EventView]:
-        # the whole log: image/labels of removed containers come from their earlier create events
-        evs = self.state.events(until_ns=until_ns, after_seq=after_seq)
-        views = [self.view(e) for e in evs]
-        return [v for v in views if since_ns is None or v.time_ns >= since_ns]
+        return [
+            self.view(e) for e in self.state.events(since_ns=since_ns, until_ns=until_ns, after_seq=after_seq)
+        ]
 
 
 def matches(v: EventView, filters: dict[str, list[str]]) -> bool:

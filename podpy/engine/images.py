@@ -30,6 +30,25 @@ def _debug(msg: str, *args: object) -> None:
     logging.getLogger(__name__).debug(msg, *args)
 
 
+def record_event(paths: Paths, action: str, image_id: str = "", name: str = "") -> None:
+    """Log an image event for ``podpy events`` (podman 4.3's actions and fields: ``pull`` has only the
+    reference typed, ``tag``/``untag``/``remove``/``save``/``push`` the image ID and a name or path).
+    A failure to log is a warning: the action itself has happened."""
+    import sqlite3
+
+    from podpy.engine.state import State
+
+    st = State(paths)
+    try:
+        st.add_event("image", action, image_id, name)
+    except (sqlite3.Error, OSError, PodpyError) as e:
+        import logging
+
+        logging.getLogger(__name__).warning("recording the image event %s %s: %s", action, name, e)
+    finally:
+        st.close()
+
+
 EXIT_NO_SUCH_IMAGE = 1  # podman rmi / image exists: the image does not exist
 EXIT_IMAGE_IN_USE = 2  # podman rmi: the image is used by a container
 
@@ -661,7 +680,9 @@ def tag(paths: Paths, image: str, targets: Sequence[str]) -> None:
     for n in names:
         if "@" in n:
             raise UsageError(f"{n}: a tag name cannot contain a digest")
+    for typed, n in zip(targets, names, strict=True):
         store.tag_image(rec.id, n)
+        record_event(paths, "tag", rec.id, typed)  # podman names the tag as typed
 
 
 def untag(paths: Paths, image: str, names: Sequence[str] = ()) -> list[str]:
@@ -685,6 +706,7 @@ def untag(paths: Paths, image: str, names: Sequence[str] = ()) -> list[str]:
             targets.append(full)
     for n in targets:
         store.untag_image(rec.id, n)
+        record_event(paths, "untag", rec.id, n)
     return targets
 
 
@@ -761,6 +783,8 @@ def remove(paths: Paths, names: Sequence[str], force: bool = False, all_: bool =
             if full:
                 store.untag_image(rec.id, full)
                 rep.untagged.append(full)
+                record_event(paths, "untag", rec.id, full)
+                record_event(paths, "remove", rec.id, typed)  # podman 4.3 logs it though only a name went
                 continue
         if by_id and len(rec.names) > 1 and not force and not all_:
             rep.errors.append(
@@ -791,10 +815,19 @@ def remove(paths: Paths, names: Sequence[str], force: bool = False, all_: bool =
             rep.untagged.append(n)
         store.remove_image(rec.id, force=True, prune=False)
         rep.deleted.append(rec.id)
+        _removed_events(paths, rec, "" if all_ else typed)
         deleted_any = True
     if deleted_any:
         store.gc(wait=5.0)
     return rep
+
+
+def _removed_events(paths: Paths, rec: ImageRecord, typed: str) -> None:
+    """Podman 4.3's events of a deleted image: ``untag`` per name, then ``remove`` named as typed
+    (no name for ``rmi -a`` and ``prune``)."""
+    for n in rec.names:
+        record_event(paths, "untag", rec.id, n)
+    record_event(paths, "remove", rec.id, typed)
 
 
 def _match_name(rec: ImageRecord, typed: str) -> str | None:
@@ -842,6 +875,7 @@ def prune(paths: Paths, all_: bool = False, filters: Sequence[str] = ()) -> list
         except (ConflictError, NotFoundError):
             continue
         removed.append(rec.id)
+        _removed_events(paths, rec, "")
     if removed or all_:
         store.gc(wait=5.0)
     return removed

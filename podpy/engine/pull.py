@@ -98,7 +98,7 @@ def pull(
     progress: PullProgress | None = None,
 ) -> list[str]:
     """Pull ``name`` (or all its tags) and return the image IDs, in pull order."""
-    from podpy.engine.images import open_store
+    from podpy.engine.images import open_store, record_event
     from podpy.registry.client import RegistryClient
     from podpy.registry.config import load_registries_conf
     from podpy.rootless.userns import ensure_userns
@@ -113,11 +113,14 @@ def pull(
     store = open_store(paths)
     try:
         if all_tags:
-            return _pull_all_tags(store, client, conf, name, want, progress, policy)
-        return [_pull_name(store, client, conf, name, want, progress, policy)]
+            ids = _pull_all_tags(store, client, conf, name, want, progress, policy)
+        else:
+            ids = [_pull_name(store, client, conf, name, want, progress, policy)]
     finally:
         progress.close()
         client.close()
+    record_event(paths, "pull", "", name)  # as podman 4.3: the reference as typed, no ID
+    return ids
 
 
 def _candidates(conf: RegistriesConf, name: str) -> list[ImageReference]:

@@ -5,7 +5,8 @@ holder), find (or pull) the image, mount the rootfs, resolve the user inside it,
 bundle; the record is then "created". ``run`` in the foreground runs the bundle with the runtime
 directly, this process acting as the monitor (its pid is recorded, so ``kill -9`` of the CLI is
 noticed like a dead monitor) and the container's stdio being the terminal's; ``run -d`` starts it
-under the conmon-like monitor (``engine.containers.start``) and returns at once.
+under the conmon-like monitor (``engine.containers.start``) and returns at once; ``run -t`` starts it
+there too and attaches to it (``engine.attach``: PTY, detach keys, ``podpy attach`` later).
 Networking: no slirp4netns/pasta yet, so the default ``private`` network has a loopback only.
 """
 
@@ -15,13 +16,11 @@ import contextlib
 import contextvars
 import dataclasses
 import json
-import logging
 import os
-import secrets
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +36,10 @@ from podpy.util.errors import (
     UsageError,
 )
 from podpy.util.fsutil import atomic_write
+from podpy.util.log import get_logger
 from podpy.util.paths import Paths
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 PULL_POLICIES = ("always", "missing", "never", "newer")
 INIT_CANDIDATES = ("/usr/libexec/podman/catatonit", "/usr/bin/catatonit", "/usr/local/bin/catatonit")
@@ -72,21 +72,114 @@ def containers_dir(paths: Paths) -> Path:
     return paths.root / "containers"
 
 
+class _SearchRegistries(Sequence[str]):
+    """registries.conf's unqualified-search registries, read only if a short name needs them
+    (``images.lookup`` reads the file for every lookup; ``run IMG`` with a full name never needs it)."""
+
+    def __init__(self) -> None:
+        self._regs: list[str] | None = None
+
+    def _get(self) -> list[str]:
+        if self._regs is None:
+            from podpy.engine.images import search_registries
+
+            self._regs = search_registries()
+        return self._regs
+
+    def __getitem__(self, i):  # type: ignore[no-untyped-def, override]
+        return self._get()[i]
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+
+_HOST_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
+
+
+def _platform_of(cfg: dict[str, Any]):  # type: ignore[no-untyped-def]
+    from podpy.spec.platform import Platform
+
+    return Platform(str(cfg.get("os") or "linux"), str(cfg.get("architecture") or ""),
+                    str(cfg.get("variant") or "")).normalized()  # fmt: skip
+
+
+def _platform_matches(cfg: dict[str, Any], want: Any) -> bool:
+    """Whether an image config's os/architecture/variant is the wanted platform (None: the host's)."""
+    if (want is None and not cfg.get("variant") and (cfg.get("os") or "linux") == "linux"
+            and cfg.get("architecture") == _HOST_ARCH.get(os.uname().machine)):  # fmt: skip
+        return True  # the usual case, decided without importing the platform module
+    from podpy.spec.platform import host_platform
+
+    return (want or host_platform()).matches(_platform_of(cfg))
+
+
+def _go_platform(p: Any) -> str:
+    """A platform as podman 4.3 prints its Go struct: ``{arm64 linux  [] v8}``."""
+    return f"{{{p.architecture} {p.os}  [] {p.variant}}}"
+
+
+def _remote_differs(name: str, rec: Any, pull_kwargs: dict[str, Any]) -> bool:
+    """``--pull=newer``: whether the registry holds another image under ``name`` (for the wanted
+    platform) than the local ``rec``. A registry that cannot be asked means no: the local image is
+    used, silently, as Podman does."""
+    from podpy.registry.client import RegistryClient
+    from podpy.registry.config import load_registries_conf
+    from podpy.registry.resolve import resolve_image
+    from podpy.spec.platform import host_platform
+
+    try:
+        conf = load_registries_conf()
+        ref = conf.candidates(name)[0]
+        client = RegistryClient(conf, authfile=pull_kwargs.get("authfile"), creds=pull_kwargs.get("creds"),
+                                tls_verify=pull_kwargs.get("tls_verify"), retry=0)  # fmt: skip
+        try:
+            remote = resolve_image(client, ref, pull_kwargs.get("platform") or host_platform())
+        finally:
+            client.close()
+    except (PodpyError, IndexError) as e:
+        log.debug("--pull=newer: cannot check %s in its registry (%s): using the local image", name, e)
+        return False
+    return remote.image_id != rec.id
+
+
 def _image(paths: Paths, name: str, pull: str, pull_kwargs: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """The image to run: (store, record, its config document), pulled as ``--pull`` says.
+
+    As podman 4.3: a local image of another platform than ``--platform`` is pulled again (``never``:
+    used with a warning); without ``--platform`` a local image of a foreign platform is used with that
+    warning; ``newer`` pulls when the registry's image differs from the local one.
+    """
     from podpy.engine import images
 
     store = images.open_store(paths)
     rec = None
     if pull != "always":
         with contextlib.suppress(ImageNotKnown):
-            rec = images.lookup(store, name)
-    if rec is None or pull == "always":
+            rec = store.lookup_image(name, _SearchRegistries())
+    cfg: dict[str, Any] = store.image_config(rec) if rec is not None else {}
+    want = pull_kwargs.get("platform")
+    foreign = rec is not None and not _platform_matches(cfg, want)
+    if foreign and want is not None and pull != "never":
+        rec = None  # pull the wanted platform
+    bare = name.removeprefix("sha256:")
+    by_id = rec is not None and rec.id.startswith(bare) and all(c in "0123456789abcdef" for c in bare)
+    if rec is not None and pull == "newer" and not by_id and _remote_differs(_image_name(rec, name), rec, pull_kwargs):
+        rec = None
+    if rec is not None and foreign:
+        from podpy.spec.platform import host_platform
+
+        log.warning("image platform (%s) does not match the expected platform (%s)",
+                    _go_platform(_platform_of(cfg)), _go_platform(want or host_platform()))  # fmt: skip
+    if rec is not None:  # podman 4.3 logs "pull" (the name typed) for an image found locally too
+        images.record_event(paths, "pull", "", name)
+    if rec is None:
         if pull == "never":
             raise ImageNotKnown(name)
-        images.pull(paths, name, **pull_kwargs)
+        ids = images.pull(paths, name, **pull_kwargs)
         store = images.open_store(paths)
-        rec = images.lookup(store, name)
-    return store, rec
+        rec = store.lookup_image(ids[0]) if ids else images.lookup(store, name)
+        cfg = store.image_config(rec)
+    return store, rec, cfg
 
 
 def _seccomp_profile(spec: ContainerSpec) -> dict[str, Any] | None:
@@ -103,149 +196,10 @@ def _seccomp_profile(spec: ContainerSpec) -> dict[str, Any] | None:
     return profile
 
 
-def _etc_files(spec: ContainerSpec, userdata: Path, hostname: str) -> list[Mount]:
-    """/etc/hostname, /etc/hosts and /etc/resolv.conf written per container and bound in, as Podman does.
-
-    resolv.conf: the host's for --network host; for a private network the host's minus loopback
-    nameservers (they would point into the container itself). slirp4netns DNS comes with networking.
-    """
-    wanted = {m.destination for m in spec.mounts}
-    files = {
-        "/etc/hostname": f"{hostname}\n",
-        "/etc/hosts": "127.0.0.1\tlocalhost localhost.localdomain localhost4 localhost4.localdomain4\n"
-        "::1\tlocalhost localhost.localdomain localhost6 localhost6.localdomain6\n"
-        + (f"127.0.1.1\t{hostname}\n" if spec.network != "host" else ""),
-    }
-    try:
-        with open("/etc/resolv.conf", encoding="utf-8", errors="replace") as f:
-            resolv = f.read(65536)
-    except OSError:
-        resolv = ""
-    if spec.network != "host":
-        resolv = "".join(
-            ln for ln in resolv.splitlines(keepends=True)
-            if not (ln.startswith("nameserver") and ln.split()[1:2] and ln.split()[1].startswith(("127.", "::1")))
-        )  # fmt: skip
-    files["/etc/resolv.conf"] = resolv
-    if spec.network == "host":
-        with contextlib.suppress(OSError), open("/etc/hosts", encoding="utf-8", errors="replace") as f:
-            files["/etc/hosts"] = f.read(1 << 20)
-    mounts = []
-    for dest, content in files.items():
-        if dest in wanted:
-            continue
-        path = userdata / os.path.basename(dest)
-        path.write_text(content)
-        mounts.append(Mount("bind", dest, str(path), ("bind", "rprivate")))
-    return mounts
-
-
-def _copy_winsize(src: int, dst: int) -> None:
-    import fcntl
-    import termios
-
-    with contextlib.suppress(OSError):
-        ws = fcntl.ioctl(src, termios.TIOCGWINSZ, b"\0" * 8)
-        fcntl.ioctl(dst, termios.TIOCSWINSZ, ws)
-
-
 def _write_all(fd: int, data: bytes) -> None:
     while data:
         n = os.write(fd, data)
         data = data[n:]
-
-
-def _run_tty(bundle: Path, cid: str, root: Path, spec: ContainerSpec) -> int:
-    """-t in the foreground: receive the PTY master from the runtime and relay it to our terminal.
-
-    Raw mode on our terminal while the container runs; window size copied at start and on
-    SIGWINCH. (This moves into the monitor, with attach and detach keys, when it exists.)
-    """
-    import select
-    import signal
-    import socket
-    import tempfile
-    import termios
-    import tty
-
-    from podpy.runtime import executor
-    from podpy.util import syscalls
-
-    syscalls.get().set_child_subreaper(True)
-    sock_dir = tempfile.mkdtemp(prefix="podpy-tty-")  # short: unix socket paths are limited to 108 bytes
-    path = os.path.join(sock_dir, "console.sock")
-    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    srv.bind(path)
-    srv.listen(1)
-    pid = 0
-    master = -1
-    our_tty = next((fd for fd in (0, 1) if os.isatty(fd)), None)
-    saved = None
-    old_handlers: dict[int, Any] = {}
-    try:
-        pid = executor.create(bundle, cid, root, console_socket=path, preserve_fds=spec.preserve_fds)
-        srv.settimeout(10)
-        conn, _ = srv.accept()
-        with conn:
-            _, fds, _, _ = socket.recv_fds(conn, 64, 1)
-        if not fds:
-            raise PodpyError("the runtime sent no console")
-        master = fds[0]
-        if our_tty is not None:
-            _copy_winsize(our_tty, master)
-            old_handlers[signal.SIGWINCH] = signal.signal(
-                signal.SIGWINCH, lambda *_: _copy_winsize(our_tty, master)
-            )
-        if spec.sig_proxy:
-            for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
-                old_handlers[sig] = signal.signal(sig, lambda n, _f: os.kill(pid, n))
-        if spec.interactive and os.isatty(0):
-            saved = termios.tcgetattr(0)
-            tty.setraw(0)
-        executor.start(root, cid)
-        watch = [master] + ([0] if spec.interactive else [])
-        while True:
-            try:
-                ready, _, _ = select.select(watch, [], [])
-            except InterruptedError:
-                continue
-            if master in ready:
-                try:
-                    data = os.read(master, 65536)
-                except OSError:  # EIO: every holder of the slave side is gone
-                    data = b""
-                if not data:
-                    break
-                _write_all(1, data)
-            if 0 in ready:
-                data = os.read(0, 65536)
-                if data:
-                    _write_all(master, data)
-                else:
-                    watch.remove(0)
-        while True:
-            try:
-                return executor.exit_code(os.waitpid(pid, 0)[1])
-            except InterruptedError:
-                continue
-    except BaseException:
-        if pid:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-            with contextlib.suppress(OSError):
-                os.waitpid(pid, 0)
-        raise
-    finally:
-        if saved is not None:
-            termios.tcsetattr(0, termios.TCSADRAIN, saved)
-        for sig, h in old_handlers.items():
-            signal.signal(sig, h)
-        if master >= 0:
-            os.close(master)
-        srv.close()
-        shutil.rmtree(sock_dir, ignore_errors=True)
-        with contextlib.suppress(PodpyError):
-            executor.delete(root, cid, force=True)
 
 
 def _stdin_devnull() -> None:
@@ -265,6 +219,14 @@ def _image_name(rec: Any, typed: str) -> str:
         if n.rsplit(":", 1)[0].endswith("/" + typed.split(":")[0]) or n.startswith(typed):
             return n
     return names[0] if names else typed
+
+
+def _image_stop_signal(image_cfg: dict[str, Any]) -> int:
+    """The image's StopSignal (``SIGQUIT``, ``3``, ``RTMIN+3``) as a number; 15 without one."""
+    from podpy.spec.container import parse_signal
+
+    sig = image_cfg.get("StopSignal")
+    return parse_signal(str(sig)) if sig else 15
 
 
 def runtime_error(message: str, code: int) -> PodpyError:
@@ -292,13 +254,14 @@ def create(paths: Paths, spec: ContainerSpec, *, pull: str = "missing", storage_
     Leaves the container "created" with its rootfs mounted; ``containers.start`` runs it. A failure
     before that leaves nothing behind (no record, no directory).
     """
-    from podpy.engine import containers
+    from podpy.engine import containers, health, network
     from podpy.engine.names import random_name
     from podpy.monitor import liveness
     from podpy.rootless.userns import ensure_userns
     from podpy.runtime import spec as rs
-    from podpy.runtime.users import resolve_user
-    from podpy.store.rootfs import mount_rootfs, unmount_rootfs
+    from podpy.runtime.users import resolve_user, setup_keep_id
+    from podpy.store.idshift import IdMap
+    from podpy.store.rootfs import mount_rootfs, prepare_volumes, unmount_rootfs
 
     if pull not in PULL_POLICIES:
         raise UsageError(f"invalid pull policy {pull!r}: use one of {', '.join(PULL_POLICIES)}")
@@ -327,9 +290,10 @@ def create(paths: Paths, spec: ContainerSpec, *, pull: str = "missing", storage_
                 raise name_in_use(spec.name, holder.id)
             with contextlib.suppress(NotFoundError):
                 containers.remove(paths, holder.id, force=True, timeout=0)
-    store, rec = _image(paths, spec.image, pull, pull_kwargs or {})
-    image_cfg = (store.image_config(rec).get("config") or {}) if rec else {}
-    cid = secrets.token_hex(32)
+    store, rec, full_cfg = _image(paths, spec.image, pull, pull_kwargs or {})
+    image_cfg = full_cfg.get("config") or {}
+    spec = network.prepare(paths, spec, image_cfg)  # mode, Podman's conflicts, host ports (issue 5)
+    cid = os.urandom(32).hex()  # as secrets.token_hex(32), without importing hashlib/hmac/random
     record = ContainerRecord(id=cid, name=spec.name or random_name(), image_id=rec.id,
                              image_name=_image_name(rec, spec.image), state="configured",
                              labels=dict(spec.labels), monitor_pid=os.getpid(),
@@ -346,36 +310,52 @@ def create(paths: Paths, spec: ContainerSpec, *, pull: str = "missing", storage_
     mounted = None
     try:
         cdir.mkdir(parents=True, mode=0o700)
-        mounted = mount_rootfs(store.layer_dirs(rec), cdir, choice.driver, mount_program=choice.mount_program)
+        host = rs.HostLimits.current()
+        uidm, gidm, kuid, kgid = rs.userns_mappings(spec.userns, host) if spec.userns != "host" else ([], [], -1, -1)
+        idmap = IdMap.from_oci(uidm, gidm) if uidm else None  # --userns keep-id/nomap: id-shifted rootfs
+        mounted = mount_rootfs(store.layer_dirs(rec), cdir, choice.driver, mount_program=choice.mount_program,
+                               idmap=idmap)  # fmt: skip
         log.debug("container %s: rootfs %s (%s)", cid[:12], mounted.path, mounted.driver)
+        if spec.userns.startswith("keep-id") and spec.user is None and not image_cfg.get("User"):
+            spec = dataclasses.replace(spec, user=f"{kuid}:{kgid}")  # as Podman: unless --user or USER
         user = resolve_user(str(mounted.path), spec.user if spec.user is not None else image_cfg.get("User") or "",
                             spec.group_add)  # fmt: skip
+        if spec.userns.startswith("keep-id"):
+            user = setup_keep_id(str(mounted.path), user, userns=spec.userns, uid=kuid, gid=kgid,
+                                 host_ids=(host.uid_map[0][1], host.gid_map[0][1]),
+                                 workdir=spec.workdir or image_cfg.get("WorkingDir") or "/",
+                                 mount_dests=[m.destination for m in spec.mounts],
+                                 root_owner=(idmap.uid(0), idmap.gid(0)) if idmap else (0, 0))  # fmt: skip
+        spec = dataclasses.replace(spec, mounts=prepare_volumes(spec.mounts, cdir, user.uid, user.gid, idmap))
         bundle = cdir / "userdata"
         bundle.mkdir(exist_ok=True)
-        spec = dataclasses.replace(spec, hostname=spec.hostname or cid[:12])
-        spec.mounts = spec.mounts + _etc_files(spec, bundle, spec.hostname or cid[:12])
+        # --network host keeps the host's name (in its own UTS namespace), as Podman does
+        spec = dataclasses.replace(
+            spec, hostname=spec.hostname or (os.uname().nodename if spec.network == "host" else cid[:12])
+        )
+        spec.mounts = spec.mounts + network.etc_files(paths, spec, bundle, spec.hostname, record.name)
         config = rs.generate(spec, image_cfg, rootfs=str(mounted.path), container_id=cid, user=user,
-                             host=rs.HostLimits.current(), seccomp_profile=_seccomp_profile(spec))  # fmt: skip
+                             host=host, seccomp_profile=_seccomp_profile(spec),
+                             netns_path=network.bundle_netns(paths, spec, cid))  # fmt: skip
         atomic_write(bundle / "config.json", json.dumps(config, indent=1), fsync=False)
         proc = config.get("process") or {}
-        stop_sig = image_cfg.get("StopSignal")
-        from podpy.runtime.oci_cli import parse_signal
-
+        stop_sig = spec.stop_signal or _image_stop_signal(image_cfg)
         info = {
             "spec": dataclasses.asdict(spec),
+            "ports": spec.ports,  # published ports: what ``podpy port`` lists and the network setup forwards
             "args": list(proc.get("args") or []),
             "env": list(proc.get("env") or []),
             "cwd": proc.get("cwd") or "/",
             "cmd": spec.command if spec.command is not None else image_cfg.get("Cmd"),
             "entrypoint": spec.entrypoint if spec.entrypoint is not None else image_cfg.get("Entrypoint"),
             "runtime": runtime or "podpy",
-            "log_driver": "k8s-file",
+            **health.create_info(spec, image_cfg, bundle),  # log driver, health check, sd_notify
             "mount_program": choice.mount_program or "",
             "terminal": spec.terminal,
             "interactive": spec.interactive,
             "remove": spec.remove,
             "hostname": spec.hostname,
-            "stop_signal": parse_signal(str(stop_sig)) if stop_sig else 15,
+            "stop_signal": stop_sig,
             "cidfile": os.path.abspath(cidfile) if cidfile else "",
             "create_command": ["podpy", *sys.argv[1:]],
         }
@@ -462,31 +442,39 @@ def _stop_log_relay(pid: int, saved: list[int], drain: float = 2.0) -> None:
     os.dup2(saved[1], 2)
     for fd in saved:
         os.close(fd)
-    deadline = time.monotonic() + drain
-    while True:
-        try:
-            got, _ = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            return  # reaped by the runtime's wait loop already
-        if got:
-            return
-        if time.monotonic() > deadline:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
-            return
-        time.sleep(0.005)
+    try:
+        got, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return  # reaped by the runtime's wait loop already
+    if got:
+        return
+    # still our unreaped child, so its pid cannot be reused: wait on a pidfd (no polling sleeps)
+    import select
+
+    pidfd = os.pidfd_open(pid)
+    try:
+        done = bool(select.select([pidfd], [], [], drain)[0])
+    finally:
+        os.close(pidfd)
+    if not done:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
 
 
 def _foreground(paths: Paths, rec: ContainerRecord, spec: ContainerSpec) -> int:
     """Run a created container with this process as its monitor (no second process: fast, and the
     container's stdio is ours). The record says so: ``monitor_pid`` is this process, so a ``kill -9``
     of the CLI is noticed like a dead monitor."""
-    from podpy.engine import containers
+    from podpy.engine import containers, network
     from podpy.monitor import exitfile, liveness
     from podpy.runtime import executor
 
+    if spec.terminal:  # -t: under the monitor, attached to it (detach keys, ``podpy attach`` later)
+        from podpy.engine import attach
+
+        return attach.start_attached(paths, rec.id, detach_keys=spec.detach_keys, sig_proxy=spec.sig_proxy)[1]
     st = containers.open_state(paths)
     runtime = rec.config.get("runtime")
     root = containers.runtime_root(paths, runtime)
@@ -495,18 +483,17 @@ def _foreground(paths: Paths, rec: ContainerRecord, spec: ContainerSpec) -> int:
     sdir.mkdir(parents=True, exist_ok=True, mode=0o700)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(sdir / "exit")
+    network.setup(paths, rec)  # its namespace, slirp4netns/pasta and port forwards, before the runtime runs
     me = os.getpid()
     st.update(rec.id, state="running", monitor_pid=me, monitor_start=liveness.proc_start_time(me) or 0,
-              started_at=time.time_ns(), exit_code=None, finished_at=0, event="start")  # fmt: skip
+              started_at=time.time_ns(), exit_code=None, finished_at=0, event=("init", "start", "attach"))  # fmt: skip
     if not spec.interactive:
         _stdin_devnull()
     code = 255
     error: PodpyError | None = None
-    relay = None if spec.terminal else _start_log_relay(containers.log_path(paths, rec))
+    relay = _start_log_relay(containers.log_path(paths, rec))
     try:
-        if containers.is_podpy_runtime(runtime) and spec.terminal:
-            code = _run_tty(bundle, rec.id, root, spec)
-        elif containers.is_podpy_runtime(runtime):
+        if containers.is_podpy_runtime(runtime):
             code = executor.run(
                 bundle, rec.id, root, preserve_fds=spec.preserve_fds, sig_proxy=spec.sig_proxy
             )
@@ -536,6 +523,18 @@ def _foreground(paths: Paths, rec: ContainerRecord, spec: ContainerSpec) -> int:
     return code
 
 
+def _early_monitor(paths: Paths, spec: ContainerSpec, runtime: str | None) -> Any:
+    """``run -d``: start the monitor (and its warm runtime) now, so that their interpreters start on
+    the other CPU while this process creates the container; ``containers.start`` hands it the config."""
+    from podpy.engine.containers import is_podpy_runtime
+    from podpy.monitor.spawn import PendingMonitor
+    from podpy.rootless.userns import ensure_userns
+
+    ensure_userns(paths)  # the monitor must be forked inside podpy's namespace
+    return PendingMonitor(warm=is_podpy_runtime(runtime),
+                          passthrough=getattr(spec, "log_driver", "") == "passthrough")  # fmt: skip
+
+
 def run(paths: Paths, spec: ContainerSpec, *, pull: str = "missing", storage_driver: str | None = None,
         pull_kwargs: dict[str, Any] | None = None, runtime: str | None = None, cidfile: str | None = None,
         replace: bool = False, detach: bool = False, create_only: bool = False,
@@ -552,11 +551,17 @@ def run(paths: Paths, spec: ContainerSpec, *, pull: str = "missing", storage_dri
     detach = bool(ov.get("detach", detach))
     create_only = bool(ov.get("create_only", create_only))
     on_id = ov.get("on_id", on_id)
-    rec = create(paths, spec, pull=pull, storage_driver=storage_driver, pull_kwargs=pull_kwargs,
-                 runtime=runtime, cidfile=cidfile, replace=replace)  # fmt: skip
+    monitor = _early_monitor(paths, spec, runtime) if detach and not create_only else None
+    try:
+        rec = create(paths, spec, pull=pull, storage_driver=storage_driver, pull_kwargs=pull_kwargs,
+                     runtime=runtime, cidfile=cidfile, replace=replace)  # fmt: skip
+    except BaseException:
+        if monitor is not None:
+            monitor.cancel()
+        raise
     if create_only or detach:
         if detach:
-            containers.start(paths, rec.id)
+            containers.start(paths, rec.id, monitor=monitor)
         if on_id is not None:
             on_id(rec.id)
         return 0

@@ -17,11 +17,13 @@ written in the same transaction as the state change it describes.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,8 @@ from typing import Any
 from podpy.util.errors import ConflictError, NotFoundError, PodpyError
 from podpy.util.lock import FileLock
 from podpy.util.paths import Paths
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 60_000
@@ -119,6 +123,19 @@ def _to_db(key: str, value: Any) -> Any:
     return value
 
 
+def _ctr_attrs(image_name: str, labels: Mapping[str, str]) -> dict[str, Any]:
+    """What every container event stores: the image name and the container's labels, so a reader
+    needs nothing but the event (the container may be long gone)."""
+    return {"image": image_name, "labels": dict(labels)}
+
+
+def _row_attrs(row: sqlite3.Row, action: str) -> dict[str, Any]:
+    attrs = _ctr_attrs(row["image_name"], json.loads(row["labels"]))
+    if action == "died" and row["exit_code"] is not None:
+        attrs["containerExitCode"] = int(row["exit_code"])  # podman's {{.ContainerExitCode}}
+    return attrs
+
+
 def name_in_use(name: str, holder: str) -> ConflictError:
     return ConflictError(
         f'the container name "{name}" is already in use by {holder}. '
@@ -206,7 +223,8 @@ class State:
                 values,
             )
             if event:
-                self._event(c, "container", "create", record.id, record.name, {"image": record.image_name})
+                attrs = _ctr_attrs(record.image_name, record.labels)
+                self._event(c, "container", "create", record.id, record.name, attrs)
         return record
 
     def _resolve(self, c: sqlite3.Connection, ref: str) -> sqlite3.Row:
@@ -240,8 +258,11 @@ class State:
         rows = self.conn.execute("SELECT * FROM containers ORDER BY created DESC, id").fetchall()
         return [_row_to_record(r) for r in rows]
 
-    def update(self, ref: str, *, event: str | None = None, **changes: Any) -> ContainerRecord:
-        """Change fields of one container atomically; ``event`` also logs that action."""
+    def update(
+        self, ref: str, *, event: str | tuple[str, ...] | None = None, **changes: Any
+    ) -> ContainerRecord:
+        """Change fields of one container atomically; ``event`` also logs that action (or those actions,
+        in order, e.g. ``("init", "start")``) in the same transaction."""
         bad = set(changes) - _UPDATABLE
         if bad:
             raise PodpyError(f"cannot update container field(s) {', '.join(sorted(bad))}")
@@ -257,9 +278,9 @@ class State:
                     f"UPDATE containers SET {sets} WHERE id = ?",
                     [*(_to_db(k, v) for k, v in changes.items()), row["id"]],
                 )
-            if event:
-                self._event(c, "container", event, row["id"], changes.get("name", row["name"]), {})
             new = c.execute("SELECT * FROM containers WHERE id = ?", (row["id"],)).fetchone()
+            for action in (event,) if isinstance(event, str) else event or ():
+                self._event(c, "container", action, new["id"], new["name"], _row_attrs(new, action))
         return _row_to_record(new)
 
     def remove(self, ref: str, *, event: bool = True) -> ContainerRecord:
@@ -268,7 +289,7 @@ class State:
             row = self._resolve(c, ref)
             c.execute("DELETE FROM containers WHERE id = ?", (row["id"],))
             if event:
-                self._event(c, "container", "remove", row["id"], row["name"], {})
+                self._event(c, "container", "remove", row["id"], row["name"], _row_attrs(row, "remove"))
         return _row_to_record(row)
 
     def reconcile(self, ref: str, exit_file: str) -> ContainerRecord:
@@ -320,8 +341,40 @@ class State:
         name: str = "",
         attributes: Mapping[str, Any] | None = None,
     ) -> None:
+        """Log one event. A container event gets the container's image and labels (as every podman
+        container event carries them) when the container is still recorded."""
         with self.write() as c:
-            self._event(c, type_, action, id_, name, attributes or {})
+            attrs = dict(attributes or {})
+            if type_ == "container" and "image" not in attrs:
+                row = c.execute("SELECT * FROM containers WHERE id = ?", (id_,)).fetchone()
+                if row is not None:
+                    attrs = {**_row_attrs(row, action), **attrs}
+            self._event(c, type_, action, id_, name, attrs)
+
+    def container_event(
+        self,
+        ref: str,
+        action: str,
+        attributes: Mapping[str, Any] | None = None,
+        *,
+        once_since_ns: int | None = None,
+    ) -> None:
+        """Log ``action`` for container ``ref`` (id, name or prefix) with its image and labels.
+
+        ``once_since_ns``: skip it when the container already has an ``action`` event from that time
+        on (``cleanup`` runs again when the monitor's cleanup comes after a ``stop`` did it).
+        A container that is gone logs nothing.
+        """
+        with self.write() as c:
+            try:
+                row = self._resolve(c, ref)
+            except NotFoundError:
+                return
+            seen = "SELECT 1 FROM events WHERE time_ns >= ? AND id = ? AND action = ? LIMIT 1"
+            if once_since_ns is not None and c.execute(seen, (once_since_ns, row["id"], action)).fetchone():
+                return
+            attrs = {**_row_attrs(row, action), **(attributes or {})}
+            self._event(c, "container", action, row["id"], row["name"], attrs)
 
     def events(
         self, *, since_ns: int | None = None, until_ns: int | None = None, after_seq: int = 0
@@ -348,3 +401,28 @@ class State:
             )
             for r in rows
         ]
+
+
+def record_exec(fn: Callable[..., int]) -> Callable[..., int]:
+    """Decorates ``exec_in(paths, ref, ...)``: logs podman's ``exec`` and, when the command has ended
+    (not ``-d``), ``exec_died`` with its exit code. As podman 4.3, a command that could not be run
+    (126/127, raised) logs nothing. Both are written when the command returns, in one transaction."""
+
+    @functools.wraps(fn)
+    def wrapper(paths: Paths, ref: str, *args: Any, **kwargs: Any) -> int:
+        code = fn(paths, ref, *args, **kwargs)
+        st = State(paths)
+        try:
+            with st.write() as c:
+                row = st._resolve(c, ref)
+                st._event(c, "container", "exec", row["id"], row["name"], _row_attrs(row, "exec"))
+                if not kwargs.get("detach"):
+                    attrs = {**_row_attrs(row, "exec_died"), "containerExitCode": int(code)}
+                    st._event(c, "container", "exec_died", row["id"], row["name"], attrs)
+        except (PodpyError, sqlite3.Error) as e:  # the command ran: its exit code matters more
+            log.warning("recording the exec event of %s: %s", ref, e)
+        finally:
+            st.close()
+        return code
+
+    return wrapper

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
+from podpy.engine.images import record_event
 from podpy.spec import mediatypes as mt
 from podpy.spec.platform import host_platform
 from podpy.store.archive import FORMATS, ImageToWrite, LayerToWrite, read_archive, write_archive
@@ -124,11 +125,13 @@ def save(
     stream: IO[bytes] | None = None,
     compress: bool = False,
     progress: Progress = _quiet,
+    log_event: bool = True,
 ) -> None:
     """Write the images ``names`` to ``output`` (or ``stream``) as ``fmt``.
 
     Without ``multi_image`` every name must be the same image (extra names become extra tags,
-    as in Podman); with it each name is its own image.
+    as in Podman); with it each name is its own image. ``log_event``: podman's ``save`` events
+    (one per name with ``-m``, else one), off when ``push`` writes an archive.
     """
     if fmt not in FORMATS:
         raise UsageError(f"unsupported format {fmt!r}: use docker-archive, oci-archive or oci-dir")
@@ -137,8 +140,10 @@ def save(
     store = _open_store(paths)
     images: list[ImageToWrite] = []
     by_id: dict[str, ImageToWrite] = {}
+    typed_ids: list[str] = []
     for typed in names:
         rec = store.lookup_image(typed)
+        typed_ids.append(rec.id)
         chosen = _names_for(rec, typed)
         if rec.id in by_id:
             for n in chosen:
@@ -160,6 +165,8 @@ def save(
     write_archive(images, fmt, output, paths.tmp, stream=stream, compression="gzip" if compress else "none")
     progress("Writing manifest to image destination")
     progress("Storing signatures")
+    for iid in (typed_ids if multi_image else typed_ids[:1]) if log_event else ():
+        record_event(paths, "save", iid, output or "/dev/stdout")
 
 
 # ------------------------------------------------------------------------------------------- load
@@ -199,7 +206,9 @@ def load(
     else:
         source = input
     try:
-        return _load(store, paths, source, progress)
+        loaded = _load(store, paths, source, progress)
+        record_event(paths, "loadfromarchive", "", source if isinstance(source, str) else "/dev/stdin")
+        return loaded
     except BaseException:
         # Blobs/layers of an image that was not recorded are garbage now: drop them (best effort).
         try:
@@ -372,6 +381,8 @@ def import_(
             layers=[LayerRecord(diff_id, diff_id, mt.OCI_LAYER, size)],
             names=[name] if name else [],
         )
+    if name:
+        record_event(paths, "tag", rec.id, name)  # podman 4.3 logs an import only as the tag it gets
     return f"sha256:{rec.id}"
 
 
@@ -502,7 +513,8 @@ def push(
     ):
         if target_name.startswith(transport):
             path = target_name[len(transport) :].partition(":")[0]
-            save(paths, [source], path, archive_fmt, progress=progress)
+            save(paths, [source], path, archive_fmt, progress=progress, log_event=False)
+            record_event(paths, "push", rec.id, target_name)
             return str(rec.manifest_digest)
     if re.match(r"^[a-z-]+:(?!\d)", target_name) and not target_name.startswith("docker://"):
         raise UsageError(
@@ -575,6 +587,7 @@ def push(
         progress("Storing signatures")
     if digestfile:
         atomic_write(digestfile, digest, fsync=False)
+    record_event(paths, "push", rec.id, target_name)  # the destination as typed
     return digest
 
 

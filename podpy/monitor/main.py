@@ -8,8 +8,11 @@ exit status can be collected with waitpid, as conmon does.
 
 Order: pid file, signals, stdio pipes (or the console socket for a PTY), attach socket and ctl
 FIFO, ``RUNTIME create`` (+ ``start``), report pid/error on the sync pipe, then a poll loop
-(output → log + attach clients, attach input → stdin, ctl, SIGCHLD) until the container exited
-and its output is drained; exit file; cleanup command; exit.
+(output → log + attach clients, attach input → stdin, ctl, SIGCHLD, the health-check timer) until
+the container exited and its output is drained; then, if its ``--restart`` policy says so (and no
+``podpy stop``/``kill`` left the stop marker, see ``restart``), ``RUNTIME delete`` + create + start
+again and back to the loop; else exit file; cleanup command; exit. Health checks and the state DB
+update after a restart are commands the monitor runs (``podpy.engine.health``), never code it imports.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import select
 import sys
 import time
 
-from podpy.monitor import attach, exitfile, logfmt, syncpipe
+from podpy.monitor import attach, exitfile, logfmt, restart, syncpipe
 
 PR_SET_CHILD_SUBREAPER = 36
 TIOCSWINSZ = 0x5414
@@ -112,8 +115,12 @@ class Monitor:
         self.poller = select.poll()
         self.exit_signal: int | None = None
         self.env = dict(os.environ)
-        if cfg["sdnotify"]:  # the monitor says READY itself; the runtime must not wait for the container's
-            self.env.pop("NOTIFY_SOCKET", None)
+        # READY/MAINPID are the engine's (or, with sdnotify, this monitor's) to send; a runtime that sees
+        # NOTIFY_SOCKET (runc) would wait for the container's READY instead
+        self.env.pop("NOTIFY_SOCKET", None)
+        self.restart_count = int(cfg.get("restart_count") or 0)
+        self.health_pid = 0
+        self.next_health: float | None = None  # monotonic time of the next scheduled health check
 
     # --- small helpers ----------------------------------------------------------------------------
 
@@ -186,8 +193,9 @@ class Monitor:
 
     # --- create / start ---------------------------------------------------------------------------
 
-    def create(self) -> str | None:
+    def create(self, start: bool | None = None) -> str | None:
         """Create (and start) the container; None on success, else the runtime's error text."""
+        start = self.cfg["start"] if start is None else start
         devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
         try:
             os.unlink(self.pid_file)
@@ -271,7 +279,7 @@ class Monitor:
         if not pid_text.isdigit():
             return f"the OCI runtime wrote no pid file {self.pid_file}"
         self.ctr_pid = int(pid_text)
-        if self.cfg["start"]:
+        if start:
             cap_r, cap_w = os.pipe()
             try:
                 spid = spawn(self.runtime("start", self.cid), devnull, cap_w, cap_w, env=self.env)
@@ -306,6 +314,9 @@ class Monitor:
             if pid == self.ctr_pid:
                 code, _sig = exitfile.exit_code_from_status(status)
                 self.container_exited(code, _sig)
+            elif pid == self.health_pid:
+                self.health_pid = 0
+                self.schedule_health()
 
     def container_exited(self, code: int, sig: int | None = None) -> None:
         self.status = code
@@ -456,7 +467,7 @@ class Monitor:
                     return
                 timeout = min(left, 0.2) * 1000
             else:
-                timeout = 1000 if self.ctr_pid > 0 else -1
+                timeout = self.health_tick(1000 if self.ctr_pid > 0 else -1)
             for fd, ev in self.poller.poll(timeout):
                 if fd == self.wake_r:
                     try:
@@ -474,6 +485,79 @@ class Monitor:
                     self.handle_ctl()
                 elif fd == self.stdin_fd:
                     self.flush_stdin()
+
+    # --- restart policy, health checks ------------------------------------------------------------
+
+    def restart(self) -> bool:
+        """The container exited and its policy says restart: a new one from the same bundle, same
+        monitor (attach clients stay). False when that failed (the last exit then stands)."""
+        self.drain_outputs()
+        for fd in list(self.outputs):
+            self.close_output(fd)
+        self.close_stdin()
+        if self.master_fd >= 0:
+            os.close(self.master_fd)
+            self.master_fd = self.stdin_fd = -1
+        code, sig, at = self.status, self.exit_signal, self.exited_at
+        devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+        try:
+            argv = self.runtime("delete", "--force", self.cid)
+            self.wait_child(spawn(argv, devnull, devnull, devnull, self.env))
+        finally:
+            os.close(devnull)
+        self.status, self.exit_signal, self.exited_at, self.ctr_pid = None, None, 0, 0
+        error = self.create(start=True)
+        if error is not None:
+            self.diag(f"restart failed: {error}")
+            self.status, self.exit_signal, self.exited_at = code, sig, at
+            return False
+        self.restart_count += 1
+        self.diag(f"restart {self.restart_count} (the exit code was {code}): container pid {self.ctr_pid}")
+        hook = self.cfg.get("restarted") or []
+        if hook:  # waited for: the state DB must hear of this start before it can hear of the next exit
+            info = (self.ctr_pid, self.restart_count, time.time_ns(), code, at)
+            hpid = self.spawn_quiet([*hook, *map(str, info)])
+            if hpid:
+                self.wait_child(hpid)
+        if restart.stopped_by_user(self.cfg):  # `podpy stop` came while we restarted
+            try:
+                os.kill(self.ctr_pid, signal.SIGKILL)
+            except OSError:
+                pass
+        self.schedule_health()
+        return True
+
+    def spawn_quiet(self, argv: list[str]) -> int:
+        """A helper command (health check, restart hook) with its output in monitor.log; not waited for."""
+        devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+        out = os.open(os.path.join(self.state_dir, "monitor.log"),
+                      os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)  # fmt: skip
+        try:
+            return spawn(argv, devnull, out, out, env=self.env)
+        except OSError as e:
+            self.diag(f"cannot run {argv[:1]!r}: {e}")
+            return 0
+        finally:
+            os.close(devnull)
+            os.close(out)
+
+    def schedule_health(self) -> None:
+        interval = float(self.cfg.get("health_interval") or 0)
+        if self.cfg.get("health_cmd") and interval > 0:
+            self.next_health = time.monotonic() + interval
+
+    def health_tick(self, timeout: float) -> float:
+        """Run a due health check (one at a time); the poll timeout (ms) until the next one is due."""
+        if self.next_health is None or self.health_pid:
+            return timeout
+        left = self.next_health - time.monotonic()
+        if left <= 0:
+            self.next_health = None
+            self.health_pid = self.spawn_quiet(list(self.cfg["health_cmd"]))
+            if not self.health_pid:
+                self.schedule_health()
+            return timeout
+        return left * 1000 if timeout < 0 else min(timeout, left * 1000)
 
     def drain_outputs(self) -> None:
         """Read what is still buffered in the pipes, without waiting for writers that linger."""
@@ -552,6 +636,7 @@ class Monitor:
                 self.log.close()
             self.report(-1, error)
             return 1
+        restart.clear_marker(self.cfg)
         self.report(self.ctr_pid)
         if self.cfg["sdnotify"]:
             from podpy.monitor import notify
@@ -560,7 +645,11 @@ class Monitor:
                 notify.ready(self.ctr_pid, self.cfg["notify_socket"] or None)
             except OSError as e:
                 self.diag(f"sd_notify failed: {e}")
-        self.loop()
+        self.schedule_health()
+        while True:
+            self.loop()
+            if not (restart.should_restart(self.cfg, self.status, self.restart_count) and self.restart()):
+                break
         self.finish()
         return 0
 

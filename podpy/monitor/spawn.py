@@ -10,6 +10,7 @@ runtime's error (``MonitorError`` carrying the runtime's message in one line).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import marshal
 import os
@@ -22,10 +23,6 @@ from podpy.util.fsutil import atomic_write
 
 LOG_DRIVERS = ("k8s-file", "json-file", "none", "passthrough")
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-_BOOT = (
-    "import sys;sys.path.insert(0,sys.argv.pop(1));"
-    "from podpy.monitor.main import main;sys.exit(main(sys.argv[1:]))"
-)
 
 
 class MonitorError(PodpyError):
@@ -76,6 +73,14 @@ class MonitorConfig:
     notify_socket: str = ""  # default: $NOTIFY_SOCKET
     drain_timeout: float = 2.0  # seconds to collect output after the container exited
     monitor_pid_file: str = ""  # default: STATE_DIR/monitor.pid
+    # restart policy and health checks (issue 4), carried out by the monitor (see engine/health.py)
+    restart_policy: str = ""  # "" | no | on-failure | always | unless-stopped
+    restart_max: int = 0  # on-failure:N (0: no limit)
+    restart_count: int = 0  # restarts before this monitor (inspect's RestartCount)
+    restarted: list[str] = field(default_factory=list)  # run after each restart + PID COUNT STARTED_NS
+    stop_marker: str = ""  # default STATE_DIR/stopped-by-user: `podpy stop`/`kill` happened, no restart
+    health_cmd: list[str] = field(default_factory=list)  # one health check, every health_interval
+    health_interval: float = 0.0  # seconds; 0: no timer
 
     def resolved(self) -> MonitorConfig:
         if self.log_driver not in LOG_DRIVERS:
@@ -88,6 +93,7 @@ class MonitorConfig:
             exit_file=self.exit_file or os.path.join(sd, "exit"),
             log_path=self.log_path or os.path.join(sd, "ctr.log"),
             monitor_pid_file=self.monitor_pid_file or os.path.join(sd, "monitor.pid"),
+            stop_marker=self.stop_marker or os.path.join(sd, "stopped-by-user"),
             runtime=list(self.runtime),
         )
         return MonitorConfig(**d)
@@ -128,90 +134,236 @@ def _readable(fd: int, timeout: float) -> bool:
     return bool(p.poll(timeout * 1000))
 
 
-def monitor_argv(config_fd: int, sync_fd: int, python: str | None = None) -> list[str]:
-    return [python or sys.executable, "-S", "-E", "-c", _BOOT, _ROOT, str(config_fd), str(sync_fd)]
+# The warm runtime. ``RUNTIME create`` with podpy's own runtime is a Python program, and a cold
+# interpreter importing the executor costs ~20 ms on the path ``run -d`` waits for. So the monitor's
+# boot forks, before the monitor imports anything, a child that imports the runtime and waits on a
+# socketpair (SERVER_FD). The runtime command the monitor runs is then ``python -S -E -c _CLIENT``: it
+# passes its argv, cwd, environment and stdio (SCM_RIGHTS) over CLIENT_FD and exits with the status
+# the warm child's forked worker ended with. One request is served; later ones (or a dead server) make
+# the client exec the real runtime. The container init still ends up the monitor's child: the worker
+# and the server are its descendants and it is the child subreaper. The monitor itself stays small:
+# only the short-lived server holds the runtime's modules.
+_BOOT = """
+import sys, os
+sys.path.insert(0, sys.argv.pop(1))
+if len(sys.argv) > 3:
+    srv, cli = int(sys.argv.pop(3)), int(sys.argv.pop(3))
+    if os.fork() == 0:
+        os.close(cli); os.close(int(sys.argv[1])); os.close(int(sys.argv[2]))
+        from podpy.monitor.spawn import warm_runtime_server
+        warm_runtime_server(srv)
+    os.close(srv)
+from podpy.monitor.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+_CLIENT = """
+import sys, os, _socket, marshal, array
+fd, n = int(sys.argv[1]), int(sys.argv[2])
+real, args = sys.argv[3:3 + n], sys.argv[3 + n:]
+try:
+    s = _socket.socket(fileno=fd)
+    s.sendmsg([marshal.dumps((args, os.getcwd(), dict(os.environ)))],
+              [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", [0, 1, 2]))])
+    got = s.recv(64)
+except OSError:
+    got = b""
+if got.strip().isdigit():
+    os._exit(int(got))
+os.execv(real[0], real + args)
+"""
+
+
+def monitor_argv(config_fd: int, sync_fd: int, python: str | None = None, warm: tuple[int, int] = (-1, -1)) -> list[str]:
+    """The monitor's command line: ``python -S -E -c BOOT ROOT CONFIG_FD SYNC_FD [SERVER_FD CLIENT_FD]``."""
+    argv = [python or sys.executable, "-S", "-E", "-c", _BOOT, _ROOT, str(config_fd), str(sync_fd)]
+    return argv + [str(warm[0]), str(warm[1])] if warm[0] >= 0 else argv
+
+
+def warm_runtime_argv(client_fd: int, runtime: list[str], python: str | None = None) -> list[str]:
+    """The runtime command for a monitor with a warm runtime: the client, then the real runtime argv."""
+    return [python or sys.executable, "-S", "-E", "-c", _CLIENT, str(client_fd), str(len(runtime)), *runtime]
+
+
+def warm_runtime_server(fd: int) -> None:  # pragma: no cover - runs in the monitor's forked child
+    """Import podpy's runtime, serve one ``_CLIENT`` request on ``fd`` in a forked worker, exit."""
+    code = 0
+    try:
+        import socket
+
+        from podpy.runtime import oci_cli
+
+        s = socket.socket(fileno=fd)
+        msg, fds, _flags, _addr = socket.recv_fds(s, 1 << 20, 3)
+        if not msg:
+            return  # the monitor went away without asking
+        args, cwd, env = marshal.loads(msg)
+        pid = os.fork()
+        if pid == 0:
+            status = 1
+            try:
+                for i, f in enumerate(fds[:3]):
+                    os.dup2(f, i)
+                os.chdir(cwd)
+                os.environ.clear()
+                os.environ.update(env)
+                status = oci_cli.main(args)
+            except SystemExit as e:
+                status = e.code if isinstance(e.code, int) else 1
+            except BaseException as e:  # noqa: BLE001 - report like a failed runtime
+                os.write(2, f"podpy-runtime: {type(e).__name__}: {e}\n".encode())
+            finally:
+                with contextlib.suppress(Exception):
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                os._exit(status)
+        for f in fds:
+            os.close(f)
+        _, st = os.waitpid(pid, 0)
+        s.send(str(os.waitstatus_to_exitcode(st) % 256 if os.WIFEXITED(st) else 128 + os.WTERMSIG(st)).encode())
+    except BaseException:  # noqa: BLE001 - the client then runs the real runtime
+        code = 1
+    finally:
+        os._exit(code)
+
+
+class PendingMonitor:
+    """A monitor started before its configuration exists (``run -d``: its interpreter starts while
+    the CLI still mounts the rootfs and writes the bundle, on the other CPU). ``start(cfg)`` hands it
+    the configuration and waits for its report; ``cancel()`` lets it exit without doing anything.
+
+    Start it inside podpy's user namespace (it keeps the namespaces it is forked in). ``warm``: also
+    fork a warm podpy runtime for its ``RUNTIME create`` (only for podpy's own runtime).
+    ``passthrough``: the monitor keeps this process's stdio (``--log-driver passthrough``).
+    """
+
+    def __init__(self, *, python: str | None = None, warm: bool = False, passthrough: bool = False) -> None:
+        import socket
+
+        self.python = python
+        self.passthrough = passthrough
+        self._cfg_r, self._cfg_w = os.pipe()
+        self._r, w = os.pipe()
+        srv = cli = -1
+        if warm:
+            a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            srv, cli = a.detach(), b.detach()
+        self.client_fd = cli
+        argv = monitor_argv(self._cfg_r, w, python, (srv, cli))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            try:
+                os.close(self._r)
+                os.close(self._cfg_w)
+                os.setsid()
+                if os.fork() != 0:
+                    os._exit(0)
+                for fd in (w, self._cfg_r, srv, cli):
+                    if fd >= 0:
+                        os.set_inheritable(fd, True)
+                if not passthrough:
+                    null = os.open("/dev/null", os.O_RDWR)
+                    for fd in (0, 1, 2):
+                        os.dup2(null, fd)
+                    os.close(null)
+                os.chdir("/")
+                os.execv(argv[0], argv)
+            finally:
+                os._exit(127)
+        for fd in (w, self._cfg_r, srv, cli):
+            if fd >= 0:
+                os.close(fd)
+        os.waitpid(pid, 0)
+
+    def cancel(self) -> None:
+        """The container will not be started: the monitor reads an empty configuration and exits."""
+        for fd in (self._cfg_w, self._r):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._cfg_w = self._r = -1
+
+    def start(self, cfg: MonitorConfig, timeout: float | None = None) -> MonitorHandle:
+        """Give the monitor ``cfg`` (resolved) and wait until the container runs or failed to start."""
+        if self._cfg_w < 0:
+            raise PodpyError("internal error: this monitor was already started or cancelled")
+        if self.client_fd >= 0:
+            cfg.runtime = warm_runtime_argv(self.client_fd, list(cfg.runtime), self.python)
+        data = marshal.dumps(asdict(cfg))
+        if len(data) > 60000:
+            self.cancel()
+            raise PodpyError("the monitor configuration is too large")
+        try:
+            os.write(self._cfg_w, data)
+        finally:
+            os.close(self._cfg_w)
+            self._cfg_w = -1
+        r, self._r = self._r, -1
+        try:
+            if timeout is not None and not _readable(r, timeout):
+                mpid = liveness.read_pid_file(cfg.monitor_pid_file)
+                if mpid:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(mpid, 9)
+                raise MonitorError(
+                    f"the container monitor did not report within {timeout:g}s: see {cfg.state_dir}"
+                )
+            msg = syncpipe.read_message(r)
+        finally:
+            os.close(r)
+        if msg is None:
+            raise MonitorError(
+                f"the container monitor exited without reporting: see {os.path.join(cfg.state_dir, 'monitor.log')}",
+                EXIT_PODPY,
+            )
+        mpid = int(msg.get("monitor_pid", 0))  # type: ignore[arg-type]
+        cpid = int(msg.get("pid", -1))  # type: ignore[arg-type]
+        if cpid <= 0:
+            raise MonitorError(str(msg.get("message") or "the OCI runtime failed"))
+        return MonitorHandle(
+            pid=cpid, monitor_pid=mpid, monitor_start=liveness.proc_start_time(mpid) or 0, config=cfg
+        )
 
 
 def spawn_monitor(
-    cfg: MonitorConfig, *, python: str | None = None, timeout: float | None = None
+    cfg: MonitorConfig,
+    *,
+    python: str | None = None,
+    timeout: float | None = None,
+    pending: PendingMonitor | None = None,
+    warm: bool = False,
 ) -> MonitorHandle:
     """Start the monitor for ``cfg`` and wait until the container runs (or failed to start).
 
     Call it single-threaded, inside podpy's user namespace (the monitor and the runtime inherit
     it). With ``log_driver="passthrough"`` the container gets this process's stdin/out/err.
     ``timeout``: give up waiting for the report (the monitor is then killed) after that many seconds.
+    ``pending``: a monitor started earlier (``PendingMonitor``) to hand ``cfg`` to, instead of a new one.
+    ``warm``: ``cfg.runtime`` is podpy's own runtime: a new monitor gets a warm one (see ``_BOOT``).
     """
     cfg = cfg.resolved()
-    os.makedirs(cfg.state_dir, mode=0o700, exist_ok=True)
-    for f in (cfg.exit_file, cfg.log_path):
-        os.makedirs(os.path.dirname(f), mode=0o700, exist_ok=True)
-    # monitor.json is for people and the engine; the monitor gets the same data marshalled on a pipe
-    atomic_write(
-        os.path.join(cfg.state_dir, "monitor.json"),
-        json.dumps(asdict(cfg), indent=1),
-        mode=0o600,
-        fsync=False,
-    )
-    data = marshal.dumps(asdict(cfg))
-    cfg_r, cfg_w = os.pipe()
-    if len(data) > 60000:
-        raise PodpyError("the monitor configuration is too large")
-    os.write(cfg_w, data)
-    os.close(cfg_w)
-    for stale in (cfg.exit_file, cfg.monitor_pid_file):
-        try:
-            os.unlink(stale)
-        except FileNotFoundError:
-            pass
-    r, w = os.pipe()
-    argv = monitor_argv(cfg_r, w, python)
     passthrough = cfg.log_driver == "passthrough"
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child
-        try:
-            os.close(r)
-            os.setsid()
-            if os.fork() != 0:
-                os._exit(0)
-            os.set_inheritable(w, True)
-            os.set_inheritable(cfg_r, True)
-            if not passthrough:
-                null = os.open("/dev/null", os.O_RDWR)
-                for fd in (0, 1, 2):
-                    os.dup2(null, fd)
-                os.close(null)
-            os.chdir("/")
-            os.execv(argv[0], argv)
-        finally:
-            os._exit(127)
-    os.close(w)
-    os.close(cfg_r)
+    if pending is not None and pending.passthrough != passthrough:
+        pending.cancel()  # its stdio is not what this configuration needs
+        pending = None
     try:
-        os.waitpid(pid, 0)
-        if timeout is not None and not _readable(r, timeout):
-            mpid = liveness.read_pid_file(cfg.monitor_pid_file)
-            if mpid:
-                try:
-                    os.kill(mpid, 9)
-                except ProcessLookupError:
-                    pass
-            raise MonitorError(
-                f"the container monitor did not report within {timeout:g}s: see {cfg.state_dir}"
-            )
-        msg = syncpipe.read_message(r)
-    finally:
-        os.close(r)
-    if msg is None:
-        raise MonitorError(
-            f"the container monitor exited without reporting: see {os.path.join(cfg.state_dir, 'monitor.log')}",
-            EXIT_PODPY,
+        os.makedirs(cfg.state_dir, mode=0o700, exist_ok=True)
+        for f in (cfg.exit_file, cfg.log_path):
+            os.makedirs(os.path.dirname(f), mode=0o700, exist_ok=True)
+        # monitor.json is for people and the engine; the monitor gets the same data marshalled on a pipe
+        atomic_write(
+            os.path.join(cfg.state_dir, "monitor.json"),
+            json.dumps(asdict(cfg), indent=1),
+            mode=0o600,
+            fsync=False,
         )
-    mpid = int(msg.get("monitor_pid", 0))  # type: ignore[arg-type]
-    cpid = int(msg.get("pid", -1))  # type: ignore[arg-type]
-    if cpid <= 0:
-        raise MonitorError(str(msg.get("message") or "the OCI runtime failed"))
-    return MonitorHandle(
-        pid=cpid, monitor_pid=mpid, monitor_start=liveness.proc_start_time(mpid) or 0, config=cfg
-    )
+        for stale in (cfg.exit_file, cfg.monitor_pid_file):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(stale)
+    except BaseException:
+        if pending is not None:
+            pending.cancel()
+        raise
+    if pending is None:
+        pending = PendingMonitor(python=python, warm=warm, passthrough=passthrough)
+    return pending.start(cfg, timeout)

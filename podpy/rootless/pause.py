@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import logging
 import os
 import signal
 import time
@@ -23,9 +22,10 @@ from typing import NoReturn
 from podpy.util import syscalls
 from podpy.util.fsutil import atomic_write
 from podpy.util.lock import FileLock
+from podpy.util.log import get_logger
 from podpy.util.paths import Paths
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 PAUSE_NAME = "podpy pause"  # the comm of the pause process (prctl PR_SET_NAME, max 15 bytes)
 PROC = "/proc"  # unit tests point this at a fake /proc tree

@@ -15,33 +15,26 @@ the parent records it and joins: ``setns`` user, then mount, then ``setresgid/se
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import pwd
-import shutil
 import stat
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from podpy.rootless import pause
-from podpy.rootless.subid import (
-    SUBGID_FILE,
-    SUBUID_FILE,
-    IDMapping,
-    build_id_map,
-    format_map,
-    newidmap_args,
-    parse_proc_map,
-    read_ranges,
-    suggest_range,
-)
 from podpy.util import syscalls
 from podpy.util.errors import RootlessError
+from podpy.util.log import get_logger
 from podpy.util.paths import Paths
 
-log = logging.getLogger(__name__)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from podpy.rootless.subid import IDMapping
+
+# subid, subprocess and shutil are imported where used: joining the namespace (every command) needs
+# none of them, only creating it does.
+log = get_logger(__name__)
 
 # Environment markers, inherited by every process started from inside (Podman uses _CONTAINERS_*).
 ENV_CONFIGURED = "_PODPY_USERNS_CONFIGURED"
@@ -101,6 +94,8 @@ def userns_id_maps(paths: Paths | None = None) -> tuple[list[IDMapping], list[ID
     Inside the namespace: its own maps. Outside: the pause process's maps when it runs, else the
     maps a new namespace would get from the subordinate ID files.
     """
+    from podpy.rootless.subid import build_id_map, parse_proc_map, read_ranges
+
     src = None
     if _in_child_userns():
         src = "self"
@@ -141,6 +136,8 @@ def subid_hint(user: str | None = None) -> str:
     for f in (_subuid_file(), _subgid_file()):
         with contextlib.suppress(OSError):
             texts.append(f.read_text(errors="replace"))
+    from podpy.rootless.subid import suggest_range
+
     rng = suggest_range(texts)
     span = f"{rng.start}-{rng.start + rng.count - 1}"
     return (
@@ -270,10 +267,14 @@ def _join(pid: int) -> None:
 
 
 def _subuid_file() -> Path:
+    from podpy.rootless.subid import SUBUID_FILE
+
     return Path(os.environ.get(ENV_SUBUID_FILE) or SUBUID_FILE)
 
 
 def _subgid_file() -> Path:
+    from podpy.rootless.subid import SUBGID_FILE
+
     return Path(os.environ.get(ENV_SUBGID_FILE) or SUBGID_FILE)
 
 
@@ -286,6 +287,8 @@ def _user_name(uid: int) -> str | None:
 
 def find_helper(name: str) -> str | None:
     """newuidmap/newgidmap on PATH or in the usual system dirs (PATH may be minimal under sudo)."""
+    import shutil
+
     found = shutil.which(name)
     if found:
         return found
@@ -318,6 +321,8 @@ def _check_helper(name: str, user: str) -> str:
 
 def _plan(uid: int, gid: int) -> tuple[list[IDMapping] | None, list[IDMapping] | None, str]:
     """The maps for newuidmap/newgidmap (None = single mapping for that kind) and the user's name."""
+    from podpy.rootless.subid import build_id_map, read_ranges
+
     user = _user_name(uid) or str(uid)
     uranges = read_ranges(_subuid_file(), user, uid)
     granges = read_ranges(_subgid_file(), user, uid)
@@ -336,6 +341,10 @@ def _write_proc(path: str, text: str) -> None:
 
 def _write_maps(child: int, uid: int, gid: int) -> None:
     """Give the child's new user namespace its ID maps, from outside (the parent)."""
+    import subprocess
+
+    from podpy.rootless.subid import IDMapping, format_map, newidmap_args
+
     umap, gmap, user = _plan(uid, gid)
     helpers = {}
     if umap is not None:

@@ -515,6 +515,8 @@ def _intermediate(
     for ns in namespaces:
         if not ns.get("path"):
             flags |= _NS_FLAGS[ns["type"]]
+    # Opened before a new user namespace: its root may not search podpy's runtime dirs (nomap).
+    early = _open_sync(cfg, fifo, console)
     if flags:
         sc.unshare(flags)  # with CLONE_NEWUSER the others are owned by the new user namespace
     if go_r >= 0:
@@ -524,10 +526,13 @@ def _intermediate(
         os.close(go_r)
         sc.setresgid(0, 0, 0)  # become the new namespace's root (capabilities are kept: same ns)
         sc.setresuid(0, 0, 0)
+        # Drop the groups inherited from podpy's namespace: as a member of a directory's group
+        # (the user's own, unmapped under nomap) we would get its group bits instead of "other".
+        sc.setgroups([])
     pid = os.fork()
     if pid == 0:
         try:
-            _init(cfg, bundle, fifo, w, preserve_fds, console)
+            _init(cfg, bundle, early, w, preserve_fds)
         except _ExecError as e:
             _send(w, {"error": e.message, "code": e.code})
         except BaseException as e:  # noqa: BLE001
@@ -549,8 +554,18 @@ class _ExecError(Exception):
 # ---------------------------------------------------------------------------------------------
 
 
+def _open_sync(cfg: dict[str, Any], fifo: str, console: str | None) -> tuple[int, socket.socket | None]:
+    """The exec FIFO (O_PATH) and, with a terminal, the connected console socket."""
+    fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+    console_sock = None
+    if (cfg.get("process") or {}).get("terminal"):
+        console_sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        console_sock.connect(console)
+    return fifo_fd, console_sock
+
+
 def _init(
-    cfg: dict[str, Any], bundle: str, fifo: str, w: int, preserve_fds: int, console: str | None
+    cfg: dict[str, Any], bundle: str, early: tuple[int, socket.socket | None], w: int, preserve_fds: int
 ) -> NoReturn:
     sc = sc_mod.get()
     proc = cfg["process"]
@@ -563,12 +578,7 @@ def _init(
     if not os.path.isdir(rootfs):
         raise PodpyError(f"rootfs {rootfs} does not exist or is not a directory")
 
-    # fds we need after pivot_root, opened while the host paths are still visible
-    fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
-    console_sock = None
-    if proc.get("terminal"):
-        console_sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        console_sock.connect(console)
+    fifo_fd, console_sock = early  # fds we need after pivot_root, opened by the intermediate
 
     if "mount" in ns_types:
         prop = linux.get("rootfsPropagation") or "rprivate"

@@ -159,6 +159,8 @@ def mount_entry(rootfs: str, m: dict[str, Any], host_sys_cgroup: str = "/sys/fs/
                 remount(real, extra)
         elif mtype == "cgroup":
             _mount_cgroup(target, real, opts, host_sys_cgroup)
+        elif mtype == "sysfs":
+            _mount_sysfs(target, real, opts)
         else:
             copy_fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC) if opts.tmpcopyup else -1
             try:
@@ -190,6 +192,20 @@ def _mount_cgroup(target: str, real: str, opts: MountOptions, host: str) -> None
             raise
     sc.mount(host, target, None, sc_mod.MS_BIND | sc_mod.MS_REC, None)
     remount(real, flags | sc_mod.MS_RDONLY)
+
+
+def _mount_sysfs(target: str, real: str, opts: MountOptions) -> None:
+    """sysfs, or (as runc does) the host's /sys bound read-only when our user namespace does not own
+    the network namespace (``--userns=keep-id`` with a network namespace made by podpy's)."""
+    sc = sc_mod.get()
+    try:
+        sc.mount("sysfs", target, "sysfs", opts.flags, opts.data or None)
+        return
+    except OSError as e:
+        if e.errno != errno.EPERM:
+            raise
+    sc.mount("/sys", target, None, sc_mod.MS_BIND | sc_mod.MS_REC, None)
+    remount(real, (opts.flags & ~(sc_mod.MS_BIND | sc_mod.MS_REC)) | sc_mod.MS_RDONLY)
 
 
 def _copy_tree(src_fd: int, dst: str) -> None:

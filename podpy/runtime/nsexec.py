@@ -1,8 +1,8 @@
 """``exec``: run one more process in a running container of podpy's runtime (what ``runc exec`` does).
 
-The caller forks a child that joins the init's namespaces through ``/proc/PID/ns/*`` (user first:
-it grants the rights for the others; a namespace we already share is skipped, since setns into our
-own user namespace fails). Joining a pid namespace only applies to children, so the child forks
+The caller forks a child that joins the init's namespaces through ``/proc/PID/ns/*`` (user last:
+see ``NS_ORDER``; a namespace we already share is skipped, since setns into our own user
+namespace fails). Joining a pid namespace only applies to children, so the child forks
 again; the grandchild enters the container's root, applies the process spec with the executor's
 own functions (rlimits, no_new_privs, umask, seccomp, user and capabilities, cwd, executable
 lookup) and execs. An exec failure comes back over a CLOEXEC pipe (EOF means the exec worked),
@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from podpy.runtime import executor as ex
@@ -21,15 +23,18 @@ from podpy.runtime import seccomp
 from podpy.util import syscalls as sc_mod
 from podpy.util.errors import PodpyError
 
-# /proc/PID/ns names in join order, with the config.json namespace type they stand for
+# /proc/PID/ns names in join order, with the config.json namespace type they stand for. The user
+# namespace comes last: a container's own one (--userns keep-id/nomap) is a child of podpy's, where
+# we are root and may join all the others; once inside it, a network namespace that podpy's made
+# could no longer be joined.
 NS_ORDER: tuple[tuple[str, str], ...] = (
-    ("user", "user"),
     ("mnt", "mount"),
     ("pid", "pid"),
     ("ipc", "ipc"),
     ("uts", "uts"),
     ("net", "network"),
     ("cgroup", "cgroup"),
+    ("user", "user"),
 )
 
 
@@ -66,18 +71,23 @@ def exec_process(
     preserve_fds: int = 0,
     stdin_null: bool = False,
     detach: bool = False,
+    console: Callable[[int], None] | None = None,
 ) -> int:
     """Run ``process`` (a config.json ``process``) in container ``cid``; its exit code (128+N on signal N).
 
     ``detach``: the process gets /dev/null as stdio and its own session; we return 0 once it was
     exec'd (exec errors are still raised), leaving it to run on.
+    ``console`` (``exec -t``): the process gets a PTY allocated in the container's own devpts (as
+    ``runc exec -t`` does); ``console(master_fd)`` relays it and returns when the terminal is closed.
     """
     st = ex.state(root, cid)
     if st.status != "running":
         raise ContainerNotRunning(f"container {cid} is {st.status}: can only exec in a running container")
     cfg = ex.load_config(st.bundle)
-    if process.get("terminal"):
-        raise PodpyError("exec with a terminal is not supported by podpy's runtime")
+    if process.get("terminal") and console is None:
+        raise PodpyError("exec with a terminal needs a console relay")
+    if detach and console is not None:
+        raise PodpyError("exec: a detached process cannot have a terminal here")
     linux = dict(cfg.get("linux") or {})
     if linux.get("seccomp"):
         seccomp.compile_filter(linux["seccomp"])  # refuse before forking, as create does
@@ -89,21 +99,29 @@ def exec_process(
     root_fd = ex._high_fd(os.open(f"/proc/{st.pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC), low)
     r0, w0 = os.pipe()
     r, w = ex._high_fd(r0, low), ex._high_fd(w0, low)
-    null_fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC) if stdin_null or detach else -1
+    null_fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC) if (stdin_null or detach) and not console else -1
+    c_ours, c_theirs = -1, -1
+    if console is not None:
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        c_ours, c_theirs = ex._high_fd(a.detach(), low), ex._high_fd(b.detach(), low)
     mid = os.fork()
     if mid == 0:
         try:
             os.close(r)
+            if c_ours >= 0:
+                os.close(c_ours)
             if null_fd >= 0:
                 for target in (0, 1, 2) if detach else (0,):
                     os.dup2(null_fd, target)
             if detach:
                 os.setsid()
-            _child(process, linux, ns_fds, root_fd, w, preserve_fds)
+            _child(process, linux, ns_fds, root_fd, w, preserve_fds, c_theirs)
         except BaseException as e:  # noqa: BLE001 - must never return into the caller's code
             ex._send(w, {"error": ex._describe(e), "code": 125})
         os._exit(125)
     os.close(w)
+    if c_theirs >= 0:
+        os.close(c_theirs)
     for fd, _ in ns_fds:
         os.close(fd)
     os.close(root_fd)
@@ -111,7 +129,7 @@ def exec_process(
         os.close(null_fd)
     if detach:
         return _detached(mid, r)
-    return _supervise(mid, r)
+    return _supervise(mid, r, c_ours, console)
 
 
 def _detached(mid: int, r: int) -> int:
@@ -128,7 +146,23 @@ def _detached(mid: int, r: int) -> int:
     return 0
 
 
-def _supervise(mid: int, r: int) -> int:
+def _relay_console(c_ours: int, console: Callable[[int], None]) -> None:
+    """Receive the PTY master from the process (nothing when it failed before) and relay it."""
+    sock = socket.socket(fileno=c_ours)
+    try:
+        _msg, fds, _flags, _addr = socket.recv_fds(sock, 64, 1)
+    except OSError:
+        fds = []
+    finally:
+        sock.close()
+    if fds:
+        try:
+            console(fds[0])
+        finally:
+            os.close(fds[0])
+
+
+def _supervise(mid: int, r: int, c_ours: int = -1, console: Callable[[int], None] | None = None) -> int:
     """Forward signals to the exec'd process, collect an exec error, return the exit code."""
     msgs: list[dict[str, Any]] = []
     old: dict[int, Any] = {}
@@ -152,6 +186,10 @@ def _supervise(mid: int, r: int) -> int:
         pid = next((m["pid"] for m in msgs if "pid" in m), None)
         if pid is not None:
             target["pid"] = int(pid)
+        if c_ours >= 0 and console is not None:
+            c_ours, fd = -1, c_ours
+            _relay_console(fd, console)
+        if pid is not None:
             msgs += ex._read_messages(r)
         while True:
             try:
@@ -167,6 +205,8 @@ def _supervise(mid: int, r: int) -> int:
         raise
     finally:
         os.close(r)
+        if c_ours >= 0:
+            os.close(c_ours)
         for s, h in old.items():
             signal.signal(s, h)
     err = next((m for m in msgs if "error" in m), None)
@@ -176,7 +216,7 @@ def _supervise(mid: int, r: int) -> int:
 
 
 def _child(process: dict[str, Any], linux: dict[str, Any], ns_fds: list[tuple[int, int]], root_fd: int,
-           w: int, preserve_fds: int) -> NoReturn:  # fmt: skip
+           w: int, preserve_fds: int, console: int = -1) -> NoReturn:  # fmt: skip
     sc = sc_mod.get()
     for fd, flag in ns_fds:
         sc.setns(fd, flag)
@@ -190,7 +230,7 @@ def _child(process: dict[str, Any], linux: dict[str, Any], ns_fds: list[tuple[in
     pid = os.fork()  # a pid namespace applies to children only
     if pid == 0:
         try:
-            _apply_and_exec(process, linux, w, preserve_fds)
+            _apply_and_exec(process, linux, w, preserve_fds, console)
         except ex._ExecError as e:
             ex._send(w, {"error": e.message, "code": e.code})
         except BaseException as e:  # noqa: BLE001
@@ -198,6 +238,8 @@ def _child(process: dict[str, Any], linux: dict[str, Any], ns_fds: list[tuple[in
         os._exit(125)
     ex._send(w, {"pid": pid})
     os.close(w)
+    if console >= 0:
+        os.close(console)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the caller forwards signals to the process itself
     while True:
         try:
@@ -209,8 +251,11 @@ def _child(process: dict[str, Any], linux: dict[str, Any], ns_fds: list[tuple[in
     os._exit(code)
 
 
-def _apply_and_exec(process: dict[str, Any], linux: dict[str, Any], w: int, preserve_fds: int) -> NoReturn:
+def _apply_and_exec(process: dict[str, Any], linux: dict[str, Any], w: int, preserve_fds: int,
+                    console: int = -1) -> NoReturn:  # fmt: skip
     sc = sc_mod.get()
+    if console >= 0:  # the container's /dev/ptmx (we are in its mount namespace and root), before setuid
+        ex._setup_console(socket.socket(fileno=console), int((process.get("user") or {}).get("uid", 0)))
     for rl in process.get("rlimits") or []:
         rid = ex.RLIMITS.get(rl.get("type", ""))
         if rid is None:

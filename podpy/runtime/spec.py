@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from podpy.runtime.users import ExecUser
-from podpy.spec.container import ALL_CAPABILITIES, DEFAULT_CAPABILITIES, ContainerSpec, parse_signal
+from podpy.spec.container import ALL_CAPABILITIES, DEFAULT_CAPABILITIES, ContainerSpec, Mount, parse_signal
 from podpy.util.errors import UsageError
 
 IDMap = tuple[tuple[int, int, int], ...]  # (container id, host-side id, count) lines of /proc/PID/uid_map
@@ -87,43 +87,28 @@ def _read_map(name: str) -> IDMap:
         return ()
 
 
-def _ns_size(idmap: IDMap) -> int:
-    """How many consecutive ids from 0 the caller's namespace has (1 + subordinate range when rootless)."""
-    size = 0
-    for inside, _, count in sorted(idmap):
-        if inside != size:
-            break
-        size += count
-    return size
-
-
 def userns_mappings(
     mode: str, host: HostLimits
 ) -> tuple[list[dict[str, int]], list[dict[str, int]], int, int]:
-    """uid/gid mappings of a nested user namespace for ``--userns`` keep-id or nomap.
+    """uid/gid mappings of a nested user namespace for ``--userns`` keep-id[:uid=N,gid=N] or nomap.
 
-    Relative to podpy's namespace, where id 0 is the user: keep-id maps the user's own host uid in
-    the container to 0 (the user) and shifts 0..uid-1 onto the subordinate range, as Podman does;
-    nomap maps the container's ids onto the subordinate range only. Returns (uid mappings, gid
-    mappings, container uid, container gid of the user).
+    Relative to podpy's namespace, where id 0 is the user: keep-id maps the user's own host uid
+    (or ``uid=N``) in the container to 0 (the user) and shifts 0..uid-1 onto the subordinate range,
+    as Podman does; nomap maps the container's ids onto the subordinate range only (computed by
+    :func:`podpy.rootless.idmap.plan`). Returns (uid mappings, gid mappings, container uid, container
+    gid of the user; for nomap the user has none and they are -1).
     """
-    if not host.uid_map or host.uid_map[0] == (0, 0, 4294967295):
-        raise UsageError(f"--userns={mode} is only supported in rootless mode")
-    uid, gid = host.uid_map[0][1], (host.gid_map[0][1] if host.gid_map else 0)
+    from podpy.rootless.idmap import plan
+    from podpy.rootless.subid import IDMapping
 
-    def build(own: int, size: int) -> list[dict[str, int]]:
-        if size < 2 and mode == "nomap":
-            raise UsageError(f"--userns={mode} needs subordinate ids in /etc/subuid and /etc/subgid")
-        if mode == "nomap":
-            return [{"containerID": 0, "hostID": 1, "size": size - 1}]
-        below = min(own, size - 1)
-        out = [{"containerID": 0, "hostID": 1, "size": below}] if below else []
-        out.append({"containerID": own, "hostID": 0, "size": 1})
-        if size - 1 > own:
-            out.append({"containerID": own + 1, "hostID": own + 1, "size": size - 1 - own})
-        return out
-
-    return build(uid, _ns_size(host.uid_map)), build(gid, _ns_size(host.gid_map)), uid, gid
+    umap = [IDMapping(*t) for t in host.uid_map]
+    gmap = [IDMapping(*t) for t in host.gid_map]
+    host_uid = host.uid_map[0][1] if host.uid_map else 0
+    host_gid = host.gid_map[0][1] if host.gid_map else 0
+    p = plan(mode, umap, gmap, host_uid, host_gid)
+    uid = -1 if p.uid is None else p.uid
+    gid = -1 if p.gid is None else p.gid
+    return p.uid_mappings, p.gid_mappings, uid, gid
 
 
 def _inf(v: int) -> int:
@@ -203,7 +188,7 @@ def _rlimits(spec: ContainerSpec, host: HostLimits) -> list[dict[str, Any]]:
     return [{"type": t, "hard": h, "soft": s} for t, (s, h) in limits.items()]
 
 
-def _mounts(spec: ContainerSpec) -> list[dict[str, Any]]:
+def _mounts(spec: ContainerSpec, foreign_netns: bool = False) -> list[dict[str, Any]]:
     user_dests = {m.destination for m in spec.mounts}
     mounts: list[dict[str, Any]] = []
 
@@ -213,7 +198,7 @@ def _mounts(spec: ContainerSpec) -> list[dict[str, Any]]:
 
     add("/proc", "proc", "proc", ["nosuid", "noexec", "nodev"])
     add("/dev", "tmpfs", "tmpfs", ["nosuid", "noexec", "strictatime", "mode=755", "size=65536k"])
-    if spec.network == "host" and not spec.privileged:
+    if (spec.network == "host" and not spec.privileged) or foreign_netns:
         # sysfs can only be mounted by the owner of the network namespace: bind the host's.
         add("/sys", "bind", "/sys", ["rprivate", "nosuid", "noexec", "nodev", "ro", "rbind"])
     else:
@@ -235,6 +220,9 @@ def _mounts(spec: ContainerSpec) -> list[dict[str, Any]]:
     if spec.init_path:
         add(INIT_PATH, "bind", spec.init_path, ["bind", "ro", "rprivate"])
     for m in spec.mounts:
+        if m.overlay:
+            mounts.append(overlay_volume(m))
+            continue
         mounts.append(
             {
                 "destination": m.destination,
@@ -244,6 +232,15 @@ def _mounts(spec: ContainerSpec) -> list[dict[str, Any]]:
             }
         )
     return mounts
+
+
+def overlay_volume(m: Mount) -> dict[str, Any]:
+    """``-v SRC:DST:O``: a kernel overlay the runtime mounts in the container's namespaces, with
+    SRC as its (read-only) lower layer; the engine gives it an upper and work dir first."""
+    if not (m.upperdir and m.workdir):
+        raise UsageError(f"overlay volume {m.destination}: no upper and work directory prepared")
+    opts = [f"lowerdir={m.source}", f"upperdir={m.upperdir}", f"workdir={m.workdir}", "userxattr"]
+    return {"destination": m.destination, "type": "overlay", "source": "overlay", "options": opts}
 
 
 def generate(
@@ -268,10 +265,13 @@ def generate(
     hostname = spec.hostname or container_id[:12]
     uid_mappings: list[dict[str, int]] = []
     gid_mappings: list[dict[str, int]] = []
-    if spec.userns in ("keep-id", "nomap"):
+    if spec.userns.partition(":")[0] in ("keep-id", "nomap"):
         uid_mappings, gid_mappings, own_uid, own_gid = userns_mappings(spec.userns, host)
-        if spec.userns == "keep-id" and spec.user is None:
-            user = ExecUser(own_uid, own_gid, [], "/")  # Podman: the user's own ids unless --user
+        if spec.userns.startswith("keep-id"):
+            if spec.user is None and not image.get("User"):  # Podman: the user's ids unless --user/USER
+                user = ExecUser(own_uid, own_gid, [own_gid], user.home)
+            elif own_gid not in user.additional_gids:  # Podman adds the user's group even with --user
+                user = ExecUser(user.uid, user.gid, [*user.additional_gids, own_gid], user.home)
     cwd = spec.workdir or image.get("WorkingDir") or "/"
     if not cwd.startswith("/"):
         cwd = "/" + cwd
@@ -297,7 +297,10 @@ def generate(
     if uid_mappings:
         linux["uidMappings"] = uid_mappings
         linux["gidMappings"] = gid_mappings
-    if spec.network != "host":
+    # A network namespace made by podpy's user namespace is not the container's own one's: its
+    # sysctls cannot be written and sysfs cannot be mounted from there (the host's /sys is bound).
+    foreign_netns = bool(uid_mappings) and netns_path is not None
+    if spec.network != "host" and not foreign_netns:
         linux["sysctl"] = {"net.ipv4.ping_group_range": "0 0"}
     if seccomp_profile is not None and not spec.privileged and spec.seccomp != "unconfined":
         from podpy.runtime.seccomp import resolve_profile
@@ -329,7 +332,7 @@ def generate(
         "process": process,
         "root": root,
         "hostname": hostname,
-        "mounts": _mounts(spec),
+        "mounts": _mounts(spec, foreign_netns),
         "annotations": annotations,
         "linux": linux,
     }

@@ -99,3 +99,117 @@ def resolve_user(rootfs: str, user: str, group_add: list[str] | None = None) -> 
         if g not in seen:
             seen.append(g)
     return ExecUser(uid, gid, seen, entry.home if entry else "/")
+
+
+@dataclass(frozen=True)
+class PasswdAdditions:
+    """Lines ``--userns=keep-id`` adds to the container's /etc/passwd and /etc/group (as Podman)."""
+
+    user: ExecUser  # the process user, HOME updated
+    passwd: str = ""  # a line with its newline, or "" when the image has the user already
+    group: str = ""
+
+
+def keep_id_additions(
+    rootfs: str,
+    user: ExecUser,
+    *,
+    uid: int,
+    gid: int,
+    host_user: tuple[str, str, str, str] | None,
+    workdir: str,
+    mount_dests: list[str],
+) -> PasswdAdditions:
+    """What keep-id adds for the user ``uid:gid``, unless the image knows them already.
+
+    ``host_user``: (name, gecos, home, group name) of the host user when keep-id has no ``uid=``/
+    ``gid=`` options (Podman's "current user" entry); else the entry is ``UID:*:UID:GID:container
+    user:…``. HOME is the working directory, or the host home when it is a mount destination.
+    """
+    passwd = _parse(read_file_in_root(rootfs, "/etc/passwd", MAX_DB_SIZE), "passwd")
+    groups = _parse(read_file_in_root(rootfs, "/etc/group", MAX_DB_SIZE), "group")
+    name, gecos, home, group_name = host_user or (str(uid), "container user", "", str(gid))
+    pw_line = gr_line = ""
+    if not any(e.name == name or e.id == uid for e in passwd):
+        home_dir = home if home and home in mount_dests else workdir
+        pw_line = f"{name}:*:{uid}:{gid}:{gecos}:{home_dir}:/bin/sh\n"
+        user = ExecUser(user.uid, user.gid, list(user.additional_gids), home_dir)  # Podman: HOME even with -u
+    if not any(e.name == group_name or e.id == gid for e in groups):
+        gr_line = f"{group_name}:x:{gid}:{name}\n"
+    return PasswdAdditions(user, pw_line, gr_line)
+
+
+def append_in_root(rootfs: str, unsafe: str, line: str, owner: tuple[int, int]) -> None:
+    """Append ``line`` to a file inside the rootfs (created, owned by ``owner``, when missing);
+    never through a symlink out of it (:func:`open_in_root`)."""
+    import os
+
+    from podpy.runtime.rootpath import mkdir_in_root, open_in_root
+
+    try:
+        fd = open_in_root(rootfs, unsafe, os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK)
+    except FileNotFoundError:
+        mkdir_in_root(rootfs, os.path.dirname(unsafe))
+        fd = open_in_root(rootfs, unsafe, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL)
+        os.fchmod(fd, 0o644)
+        os.fchown(fd, *owner)
+    try:
+        import stat
+
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise PodpyError(f"{unsafe} in the image is not a regular file; cannot add the keep-id user")
+        data = line.encode()
+        if os.fstat(fd).st_size and not _ends_with_newline(rootfs, unsafe):
+            data = b"\n" + data
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def _ends_with_newline(rootfs: str, unsafe: str) -> bool:
+    data = read_file_in_root(rootfs, unsafe, MAX_DB_SIZE) or b""
+    return not data or data.endswith(b"\n")
+
+
+def _host_user(uid: int, gid: int) -> tuple[str, str, str, str] | None:
+    """(name, gecos, home, group name) of the host user (the NSS lookup Podman does too)."""
+    import grp
+    import pwd
+
+    try:
+        pw = pwd.getpwuid(uid)
+    except KeyError:
+        return None
+    try:
+        gname = grp.getgrgid(gid).gr_name
+    except KeyError:
+        gname = str(gid)
+    return pw.pw_name, pw.pw_gecos, pw.pw_dir, gname
+
+
+def setup_keep_id(
+    rootfs: str,
+    user: ExecUser,
+    *,
+    userns: str,
+    uid: int,
+    gid: int,
+    host_ids: tuple[int, int],
+    workdir: str,
+    mount_dests: list[str],
+    root_owner: tuple[int, int],
+) -> ExecUser:
+    """``--userns=keep-id``: the user's passwd/group lines appended in the rootfs, HOME set.
+
+    ``uid``/``gid``: the user's IDs in the container; ``host_ids``: the user's IDs on the host
+    (their passwd entry is used unless keep-id has ``uid=``/``gid=``); ``root_owner``: the
+    container root as a podpy-namespace ID pair (owner of a passwd file created from nothing).
+    """
+    host_user = None if ":" in userns else _host_user(*host_ids)
+    add = keep_id_additions(rootfs, user, uid=uid, gid=gid, host_user=host_user, workdir=workdir,
+                            mount_dests=mount_dests)  # fmt: skip
+    if add.passwd:
+        append_in_root(rootfs, "/etc/passwd", add.passwd, root_owner)
+    if add.group:
+        append_in_root(rootfs, "/etc/group", add.group, root_owner)
+    return add.user

@@ -10,6 +10,7 @@ from __future__ import annotations
 import posixpath
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from podpy.util.capabilities import CAPABILITIES
 from podpy.util.errors import UsageError
@@ -52,7 +53,7 @@ ULIMIT_NAMES: dict[str, str] = {
     "as": "RLIMIT_AS",
 }
 
-NETWORK_MODES = ("private", "none", "host")
+NETWORK_MODES = ("private", "none", "host", "slirp4netns", "pasta", "ns", "container")  # podpy.network.options parses them
 USERNS_MODES = (
     "host",
     "keep-id",
@@ -70,6 +71,10 @@ class Mount:
     destination: str
     source: str = ""
     options: tuple[str, ...] = ()
+    chown: bool = False  # -v …:U: chown the source to the container's user (as mapped) first
+    overlay: bool = False  # -v …:O: an overlay with the source as lowerdir, changes discarded
+    upperdir: str = ""  # -v …:O,upperdir=…,workdir=…: keep the overlay's changes there instead
+    workdir: str = ""
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,15 @@ class ContainerSpec:
     seccomp: str | None = None  # None: default profile; "unconfined"; or a profile path
     ulimits: list[Ulimit] = field(default_factory=list)
     terminal: bool = False
-    network: str = "private"
+    network: str = "private"  # --network as given (podpy.network.options.parse_network); create resolves private
+    # published ports (podpy.network.options.parse_publish), DNS and /etc/hosts flags (issue 5)
+    ports: list[dict[str, Any]] = field(default_factory=list)
+    publish_all: bool = False
+    dns: list[str] = field(default_factory=list)
+    dns_search: list[str] = field(default_factory=list)
+    dns_options: list[str] = field(default_factory=list)
+    add_hosts: list[str] = field(default_factory=list)  # NAME:IP
+    no_hosts: bool = False
     remove: bool = False
     preserve_fds: int = 0
     interactive: bool = False  # keep stdin; otherwise the container reads /dev/null, as in Podman
@@ -114,10 +127,20 @@ class ContainerSpec:
     stop_signal: int | None = None  # None: the image's StopSignal, else SIGTERM
     detach_keys: str | None = None  # validated Podman spelling (ctrl-p,ctrl-q); "" disables detaching
     userns: str = "host"  # one of USERNS_MODES
+    # the monitor's features (issue 4): logs, restart policy, health check, sd_notify
+    log_driver: str = "k8s-file"  # one of LOG_DRIVERS
+    log_max_size: int = 0  # --log-opt max-size (bytes, decimal units as Podman); 0: unlimited
+    log_path: str | None = None  # --log-opt path
+    restart_policy: str = ""  # "", no, on-failure, always, unless-stopped
+    restart_max: int = 0  # on-failure:N
+    healthcheck: dict[str, Any] | None = None  # Podman's Schema2HealthConfig; None: the image's
+    health_on_failure: str = "none"  # one of HEALTH_ON_FAILURE
+    sdnotify: str = "container"  # one of SDNOTIFY_MODES; Podman's default
 
     def validate(self) -> ContainerSpec:
         """Check the combination of fields; returns self so calls chain."""
-        if self.network not in NETWORK_MODES:
+        validate_monitor_options(self)
+        if self.network.partition(":")[0] not in NETWORK_MODES:
             raise UsageError(
                 f"unsupported network mode {self.network!r}: use one of {', '.join(NETWORK_MODES)}"
             )
@@ -125,7 +148,7 @@ class ContainerSpec:
             raise UsageError(f"invalid hostname {self.hostname!r}")
         if self.workdir is not None and not self.workdir.startswith("/"):
             raise UsageError(f"workdir {self.workdir!r} must be an absolute path")
-        if self.userns not in USERNS_MODES:
+        if self.userns.partition(":")[0] not in USERNS_MODES:
             raise UsageError(f"unrecognized namespace mode {self.userns} passed")
         if self.preserve_fds < 0:
             raise UsageError("--preserve-fds must be 0 or more")
@@ -236,16 +259,22 @@ def detach_key_bytes(keys: str) -> bytes:
 
 
 def parse_userns(text: str) -> str:
-    """``--userns``: "" and host (Podman's rootless default), keep-id, nomap; others refused clearly."""
-    mode, _, opts = text.partition(":")
-    if mode in ("", "host"):
+    """``--userns``: "" and host (Podman's rootless default), keep-id[:uid=N,gid=N], nomap."""
+    mode, colon, opts = text.partition(":")
+    if mode in ("", "host") and not colon:
         return "host"
-    if mode in ("keep-id", "nomap"):
-        # The runtime can build the nested namespace (runtime.spec.userns_mappings), but the image's
-        # files would then show the wrong owners without an id-shifted rootfs (idmapped mounts).
-        raise UsageError(
-            f"--userns={text} is not supported yet by podpy: it needs an id-shifted rootfs; use --userns=host"
-        )
+    if mode == "nomap" and not colon:
+        return "nomap"
+    if mode == "keep-id":
+        seen: dict[str, int] = {}
+        for item in opts.split(",") if opts else []:
+            key, _, value = item.partition("=")
+            if key not in ("uid", "gid"):
+                raise UsageError(f'unknown option specified: "{key}"')
+            if not value.isdigit():
+                raise UsageError(f'strconv.ParseUint: parsing "{value}": invalid syntax')
+            seen[key] = int(value)
+        return "keep-id" + (":" + ",".join(f"{k}={v}" for k, v in seen.items()) if seen else "")
     if mode in ("auto", "private", "ns", "container"):
         raise UsageError(f"--userns={text} is not supported yet by podpy: use host, keep-id or nomap")
     raise UsageError(f"unrecognized namespace mode {text} passed")
@@ -295,16 +324,14 @@ def parse_volume(text: str) -> Mount:
             f"named volume {src!r}: named volumes are not supported yet; use an absolute host path"
         )
     opts: list[str] = []
+    flags: list[str] = []  # U, O, upperdir=, workdir=: podpy's own, not mount options
     for o in parts[2].split(",") if len(parts) == 3 and parts[2] else []:
         if o in ("ro", "rw"):
             opts.append(o)
         elif o in ("z", "Z"):
             continue  # SELinux relabel: a no-op without SELinux
-        elif o in ("U", "O"):
-            raise UsageError(
-                f"volume option {o} ({'chown to the container user' if o == 'U' else 'overlay'}) "
-                "is not supported yet by podpy"
-            )
+        elif o in ("U", "O") or o.startswith(("upperdir=", "workdir=")):
+            flags.append(o)
         elif o in (
             "private",
             "rprivate",
@@ -321,10 +348,39 @@ def parse_volume(text: str) -> Mount:
             raise UsageError(f"invalid volume option {o!r} in {text!r}")
     if "ro" in opts and "rw" in opts:
         raise UsageError(f"invalid volume {text!r}: ro and rw both given")
+    if flags:
+        return _volume_flags(text, src, dest, opts, flags)
     if not any(o.endswith(("private", "shared", "slave")) for o in opts):
         opts.append("rprivate")
     opts.append("rbind")
     return Mount("bind", _clean_dest(dest, text), posixpath.normpath(src), tuple(opts))
+
+
+def _volume_flags(text: str, src: str, dest: str, opts: list[str], flags: list[str]) -> Mount:
+    """``U`` (chown the source to the container user) and ``O`` (overlay, ``upperdir=``/``workdir=``)
+    with Podman's rules: one O, nothing but U and the two dirs beside it, both dirs or none."""
+    kv = dict(f.split("=", 1) for f in flags if "=" in f)
+    overlay = flags.count("O")
+    if overlay > 1:
+        raise UsageError(f"invalid options \"{', '.join(flags)}\", can only specify 1 'z', 'Z', or 'O' option")
+    if kv and not overlay:
+        raise UsageError(f"invalid volume {text!r}: upperdir and workdir need the O option")
+    if overlay and opts:
+        raise UsageError("can't use 'O' with other options")
+    if bool(kv.get("upperdir")) != bool(kv.get("workdir")):
+        raise UsageError("must set both `upperdir` and `workdir`")
+    for d in (src, kv.get("upperdir", ""), kv.get("workdir", "")):
+        if overlay and ("," in d or ":" in d):
+            raise UsageError(f"invalid volume {text!r}: overlay paths cannot contain ',' or ':'")
+    for key in ("upperdir", "workdir"):
+        if kv.get(key) and not kv[key].startswith("/"):
+            raise UsageError(f"invalid volume {text!r}: {key} must be an absolute path")
+    if not overlay:
+        opts = opts + ([] if any(o.endswith(("private", "shared", "slave")) for o in opts) else ["rprivate"])
+        opts.append("rbind")
+    return Mount("bind", _clean_dest(dest, text), posixpath.normpath(src), tuple(opts), chown="U" in flags,
+                 overlay=bool(overlay), upperdir=posixpath.normpath(kv["upperdir"]) if kv.get("upperdir") else "",
+                 workdir=posixpath.normpath(kv["workdir"]) if kv.get("workdir") else "")  # fmt: skip
 
 
 def parse_tmpfs(text: str) -> Mount:
@@ -381,3 +437,188 @@ def parse_mount(text: str) -> Mount:
     raise UsageError(
         f"invalid mount {text!r}: type must be bind or tmpfs (volume, image, devpts not supported yet)"
     )
+
+
+# --- the monitor's options: --log-driver/--log-opt, --restart, --health-*, --sdnotify -------------
+
+LOG_DRIVERS = ("k8s-file", "json-file", "none", "passthrough")
+RESTART_POLICIES = ("", "no", "on-failure", "always", "unless-stopped")
+HEALTH_ON_FAILURE = ("none", "kill", "restart", "stop")
+SDNOTIFY_MODES = ("container", "conmon", "ignore")
+_GO_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9,
+             "h": 3600 * 10**9}  # fmt: skip
+_DECIMAL = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15}
+
+
+def parse_go_duration(text: str) -> int:
+    """Go's ``time.ParseDuration`` (``1m30s``, ``500ms``, ``-1s``, ``0``) in nanoseconds, with Go's errors."""
+    s = text
+    sign = -1 if s.startswith("-") else 1
+    s = s.lstrip("+-") if s[:1] in "+-" else s
+    if s == "0":
+        return 0
+    if not s:
+        raise UsageError(f'time: invalid duration "{text}"')
+    total = 0.0
+    pos = 0
+    for m in re.finditer(r"(\d*\.?\d*)([a-zµμ]*)", s):
+        if m.start() != pos or not m.group(0):
+            break
+        num, unit = m.groups()
+        if num in ("", "."):
+            raise UsageError(f'time: invalid duration "{text}"')
+        if not unit:
+            raise UsageError(f'time: missing unit in duration "{text}"')
+        if unit not in _GO_UNITS:
+            raise UsageError(f'time: unknown unit "{unit}" in duration "{text}"')
+        total += float(num) * _GO_UNITS[unit]
+        pos = m.end()
+    if pos != len(s):
+        raise UsageError(f'time: invalid duration "{text}"')
+    return sign * int(total)
+
+
+def parse_go_size(text: str) -> int:
+    """docker/go-units ``FromHumanSize`` (decimal: ``10k`` = 10000 bytes), as ``--log-opt max-size``."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?", text)
+    if not m:
+        raise UsageError(f"invalid size: '{text}'")
+    return int(float(m.group(1)) * _DECIMAL[(m.group(2) or "").lower()])
+
+
+def go_human_size(size: float) -> str:
+    """docker/go-units ``HumanSize`` (``10kB``, ``123.5MB``, ``0B``): LogConfig.Size in inspect."""
+    units = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
+    i = 0
+    size = float(size)
+    while size >= 1000.0 and i < len(units) - 1:
+        size /= 1000.0
+        i += 1
+    return f"{size:.4g}{units[i]}"
+
+
+def parse_log_driver(text: str) -> str:
+    if text not in LOG_DRIVERS:
+        raise UsageError("running container create option: invalid log driver: invalid argument")
+    return text
+
+
+def parse_log_opts(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """``--log-opt max-size=10m``, ``path=/x.log``, ``driver=…`` as Podman splits them.
+
+    Podman keeps other keys (``tag=``) for journald, which podpy has not: refused rather than ignored."""
+    out: dict[str, Any] = {}
+    for o in items:
+        key, eq, val = o.partition("=")
+        if not eq:
+            raise UsageError(f"invalid log option {o!r}".replace("'", '"'))
+        k = key.lower()
+        if k == "max-size":
+            out["max_size"] = parse_go_size(val)
+        elif k == "path":
+            if not val.startswith("/"):
+                raise UsageError(f"--log-opt path={val}: the log path must be absolute")
+            out["path"] = posixpath.normpath(val)
+        elif k == "driver":
+            out["driver"] = parse_log_driver(val)
+        elif not val:
+            raise UsageError("invalid log option: invalid argument")
+        else:
+            raise UsageError(
+                f"--log-opt {key}: unsupported log option (podpy has no journald for tags): use max-size or path"
+            )
+    return out
+
+
+def parse_restart(text: str) -> tuple[str, int]:
+    """``--restart no|on-failure[:N]|always|unless-stopped`` -> (policy, max retries), Podman's errors."""
+    parts = text.split(":")
+    retries = 0
+    if len(parts) == 2:
+        if parts[0].lower() != "on-failure":
+            raise UsageError("restart policy retries can only be specified with on-failure restart policy")
+        if not re.fullmatch(r"[+-]?\d+", parts[1]):
+            raise UsageError(f'parsing restart policy retry count: strconv.Atoi: parsing "{parts[1]}": invalid syntax')
+        retries = int(parts[1])
+        if retries < 0:
+            raise UsageError("must specify restart policy retry count as a number greater than 0")
+    elif len(parts) > 2:
+        raise UsageError("invalid restart policy: may specify retries at most once")
+    if parts[0] not in RESTART_POLICIES:
+        raise UsageError(f'running container create option: "{parts[0]}" is not a valid restart policy: invalid argument')
+    return parts[0], retries
+
+
+def make_healthcheck(cmd: str, interval: str = "30s", retries: int = 3, timeout: str = "30s",
+                     start_period: str = "0s") -> dict[str, Any]:  # fmt: skip
+    """``--health-cmd`` and friends -> Podman's ``Schema2HealthConfig`` (durations in ns).
+
+    A string becomes ``["CMD-SHELL", cmd]``; a JSON array ``["CMD", …]``/``["CMD-SHELL", "…"]`` is
+    kept, another array gets ``CMD`` in front; ``none`` disables the image's check (``["NONE"]``)."""
+    import json
+
+    test: list[str]
+    try:
+        arr = json.loads(cmd)
+    except ValueError:
+        arr = None
+    if isinstance(arr, list) and arr and all(isinstance(x, str) for x in arr):
+        if arr[0] in ("CMD", "CMD-SHELL", "NONE"):
+            test = arr
+        else:  # as Podman: several words run as they are, a single one through the shell
+            test = ["CMD", *arr] if len(arr) > 1 else ["CMD-SHELL", arr[0]]
+    elif cmd.split(" ", 1)[0] in ("CMD", "none"):
+        test = cmd.split()
+    elif cmd.startswith("CMD-SHELL "):
+        test = ["CMD-SHELL", cmd[len("CMD-SHELL ") :]]
+    else:
+        test = ["CMD-SHELL", cmd]
+    if test[0] == "none":
+        test = ["NONE"]
+    if not test or (test[0] in ("CMD", "CMD-SHELL") and len(test) < 2):
+        raise UsageError("must define a healthcheck command for all healthchecks")
+    hc: dict[str, Any] = {"Test": test}
+    try:
+        hc["Interval"] = parse_go_duration("0" if interval == "disable" else interval)
+    except UsageError as e:
+        raise UsageError(f"invalid healthcheck-interval: {e.message}") from None
+    if retries < 1:
+        raise UsageError("healthcheck-retries must be greater than 0")
+    hc["Retries"] = int(retries)
+    try:
+        hc["Timeout"] = parse_go_duration(timeout)
+    except UsageError as e:
+        raise UsageError(f"invalid healthcheck-timeout: {e.message}") from None
+    if hc["Timeout"] < 1:
+        raise UsageError("healthcheck-timeout must be at least 1 second")
+    try:
+        hc["StartPeriod"] = parse_go_duration(start_period)
+    except UsageError as e:
+        raise UsageError(f"invalid healthcheck-start-period: {e.message}") from None
+    if hc["StartPeriod"] < 0:
+        raise UsageError("healthcheck-start-period must be 0 seconds or greater")
+    return hc
+
+
+def has_healthcheck(hc: dict[str, Any] | None) -> bool:
+    test = list((hc or {}).get("Test") or [])
+    return bool(test) and test[0] not in ("NONE", "") and not (test[0] in ("CMD", "CMD-SHELL") and len(test) < 2)
+
+
+def validate_monitor_options(spec: ContainerSpec) -> None:
+    """The combinations Podman refuses, in its words."""
+    parse_log_driver(spec.log_driver)
+    if spec.restart_policy not in RESTART_POLICIES:
+        raise UsageError(f'"{spec.restart_policy}" is not a valid restart policy: invalid argument')
+    if spec.remove and spec.restart_policy not in ("", "no"):
+        raise UsageError('the --rm option conflicts with --restart, when the restartPolicy is not "" and "no"')
+    if spec.health_on_failure not in HEALTH_ON_FAILURE:
+        raise UsageError(
+            f'invalid on-failure action "{spec.health_on_failure}" for health check: '
+            "supported actions are none,kill,restart,stop"
+        )
+    if spec.sdnotify not in SDNOTIFY_MODES:
+        raise UsageError(
+            f'invalid config provided: invalid argument: invalid sdnotify value "{spec.sdnotify}": '
+            "must be container, conmon or ignore"
+        )

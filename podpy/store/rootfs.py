@@ -12,7 +12,14 @@ Drivers (``mount_rootfs(..., driver=...)``; ``podpy.engine.storage_conf.choose``
   which *is* the container's filesystem.
 
 The driver used is returned in :class:`RootfsMount` (and recorded in ``CONTAINER_DIR/driver``)
-so callers can report it and unmount correctly. Must run inside podpy's user + mount namespace
+so callers can report it and unmount correctly.
+
+A container with its own user namespace (``idmap``, :mod:`podpy.store.idshift`) gets a rootfs whose
+owners are shifted by its mapping: ``overlay`` and ``vfs`` use id-shifted copies of the layers
+(kernel overlay, or fuse-overlayfs without mapping options over the same copies when the kernel
+refuses), an explicit ``fuse-overlayfs`` shifts on the fly (``uidmapping=``/``gidmapping=``, no
+copy). Which of the two the writable layer is in is recorded (``shifted``) with the mapping, so a
+later mount of the same container uses the same kind. Must run inside podpy's user + mount namespace
 (the mount then lives in that namespace, shared by all podpy processes that join it).
 """
 
@@ -28,7 +35,10 @@ import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from podpy.spec.container import Mount
+from podpy.store.idshift import IdMap, chown_tree, shifted_layer
 from podpy.util import syscalls as sc_mod
 from podpy.util.errors import StoreError
 
@@ -38,6 +48,7 @@ DRIVERS = ("overlay", "fuse-overlayfs", "vfs")
 FUSE_PROGRAM = "fuse-overlayfs"
 _OPAQUE_XATTRS = ("user.overlay.opaque", "trusted.overlay.opaque")
 _MAX_OPTS = 4000  # mount(2) data is one page
+VOLUME_OVERLAYS = "volume-overlays"  # CONTAINER_DIR/volume-overlays/N/{upper,work}: -v …:O
 
 
 @dataclass(frozen=True)
@@ -92,12 +103,12 @@ def _mount_overlay(lowers: list[Path], upper: Path, work: Path, merged: Path) ->
 
 
 def _mount_fuse(
-    lowers: list[Path], upper: Path, work: Path, merged: Path, program: str | None = None
+    lowers: list[Path], upper: Path, work: Path, merged: Path, program: str | None = None, extra: str = ""
 ) -> None:
     exe = program or shutil.which(FUSE_PROGRAM)
     if not exe:
         raise OSError(errno.ENOENT, "fuse-overlayfs is not installed")
-    opts = _overlay_opts(lowers, upper, work, None).replace(",userxattr", "")
+    opts = _overlay_opts(lowers, upper, work, None).replace(",userxattr", "") + (f",{extra}" if extra else "")
     r = subprocess.run([exe, "-o", opts, str(merged)], capture_output=True, text=True, timeout=30)
     if r.returncode != 0:
         detail = " ".join(r.stderr.split()) or f"exit status {r.returncode}"
@@ -106,7 +117,7 @@ def _mount_fuse(
         raise OSError(errno.EIO, f"{os.path.basename(exe)}: {detail}")
 
 
-def _vfs_copy(lowers: list[Path], merged: Path) -> None:
+def _vfs_copy(lowers: list[Path], merged: Path, m: IdMap | None = None) -> None:
     """Copy the layers into ``merged`` under a ``.partial`` marker, so a crash mid-copy is redone."""
     marker = merged.parent / "vfs.partial"
     if not marker.exists() and any(merged.iterdir()):
@@ -116,7 +127,10 @@ def _vfs_copy(lowers: list[Path], merged: Path) -> None:
     for child in list(merged.iterdir()):
         _remove(child)
     for layer in lowers:
-        _apply_layer(layer, merged, {})
+        _apply_layer(layer, merged, {}, m)
+    if m is not None:
+        os.chown(merged, m.uid(0), m.gid(0))
+    os.chmod(merged, 0o755)  # the container's /, not the private 0700 mount point
     marker.unlink()
 
 
@@ -140,7 +154,7 @@ def _remove(p: Path) -> None:
             p.unlink()
 
 
-def _apply_layer(src: Path, dst: Path, links: dict[tuple[int, int], Path]) -> None:
+def _apply_layer(src: Path, dst: Path, links: dict[tuple[int, int], Path], m: IdMap | None = None) -> None:
     """Copy one overlay-form layer onto ``dst``: whiteouts delete, opaque dirs replace.
 
     ``links`` maps (dev, inode) of multiply-linked files of this layer to their first copy, so
@@ -159,7 +173,7 @@ def _apply_layer(src: Path, dst: Path, links: dict[tuple[int, int], Path]) -> No
             if _is_opaque(s):
                 _remove(d)
             d.mkdir(exist_ok=True)
-            _apply_layer(s, d, links)
+            _apply_layer(s, d, links, m)
         else:
             _remove(d)
             if stat.S_ISLNK(st.st_mode):
@@ -176,18 +190,29 @@ def _apply_layer(src: Path, dst: Path, links: dict[tuple[int, int], Path]) -> No
                 os.mknod(d, st.st_mode, st.st_rdev)
             else:
                 continue
+        uid, gid = (m.uid(st.st_uid), m.gid(st.st_gid)) if m is not None else (st.st_uid, st.st_gid)
         with contextlib.suppress(OSError):
-            os.chown(d, st.st_uid, st.st_gid, follow_symlinks=False)
+            os.chown(d, uid, gid, follow_symlinks=False)
         if not stat.S_ISLNK(st.st_mode):
             os.chmod(d, stat.S_IMODE(st.st_mode))  # after chown, which clears setuid/setgid bits
 
 
-def _recorded_driver(container_dir: Path) -> str | None:
+def _record(container_dir: Path) -> dict[str, Any]:
     try:
-        d = json.loads((container_dir / "driver").read_text()).get("driver")
-    except (OSError, ValueError, AttributeError):
-        return None
+        data = json.loads((container_dir / "driver").read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _recorded_driver(container_dir: Path) -> str | None:
+    d = _record(container_dir).get("driver")
     return d if d in DRIVERS else None
+
+
+def recorded_idmap(container_dir: Path) -> IdMap | None:
+    """The user-namespace mapping the container's rootfs was made for (None: podpy's own)."""
+    return IdMap.from_json(_record(container_dir).get("idmap"))
 
 
 def _order(driver: str | None, mount_program: str | None) -> list[str]:
@@ -198,45 +223,107 @@ def _order(driver: str | None, mount_program: str | None) -> list[str]:
     return [driver]
 
 
+def _mapped_plan(
+    idmap: IdMap, record: dict[str, Any], driver: str | None, mount_program: str | None
+) -> tuple[bool, list[str]]:
+    """(shifted copies?, drivers to try) for a container with its own mapping.
+
+    A new container: an explicit fuse-overlayfs (driver or mount_program) maps on the fly, as
+    Podman with a mount_program; otherwise id-shifted copies. An existing one keeps its kind.
+    """
+    if record.get("idmap") is not None:
+        shifted = bool(record.get("shifted"))
+    else:
+        shifted = not (driver == "fuse-overlayfs" or mount_program)
+    if record.get("driver") == "vfs" or (driver == "vfs" and not record):
+        return True, ["vfs"]
+    if not shifted:
+        return False, ["fuse-overlayfs"]
+    if driver is None and not record:
+        return True, list(DRIVERS)
+    return True, ["overlay", "fuse-overlayfs"]
+
+
+def _check_reachable(container_dir: Path, m: IdMap) -> None:
+    """The container's root (in its own namespace) must reach ``CONTAINER_DIR/merged``: the
+    container dir becomes 0711 (as containers/storage makes them), and every directory above
+    it must let others search it unless its owner is mapped into the container."""
+    os.chmod(container_dir, 0o711)
+    hosts = [(h, h + n) for _, h, n in m.uids]
+    for d in container_dir.parents:
+        st = os.stat(d)
+        if st.st_mode & stat.S_IXOTH or any(lo <= st.st_uid < hi for lo, hi in hosts):
+            continue
+        raise StoreError(
+            f"{d} is not searchable by the container's user namespace (mode {stat.S_IMODE(st.st_mode):o}): "
+            f"run chmod o+x {d}, or use --userns=host"
+        )
+
+
 def mount_rootfs(
     layer_dirs: list[Path],
     container_dir: Path,
     driver: str | None = None,
     mount_program: str | None = None,
+    idmap: IdMap | None = None,
 ) -> RootfsMount:
     """Mount (or copy) the rootfs for a container; ``layer_dirs`` are base layer first.
 
     ``driver``: None (automatic), "overlay", "fuse-overlayfs" or "vfs" (see the module doc);
     ``mount_program``: the fuse-overlayfs binary (storage.conf's ``mount_program``).
-    A container whose rootfs was made by vfs keeps vfs (its files live only in that copy).
+    ``idmap``: the container's own user-namespace mapping (None: the one recorded when the rootfs
+    was first made, if any). A container whose rootfs was made by vfs keeps vfs (its files live
+    only in that copy).
     """
     if driver is not None and driver not in DRIVERS:
         raise StoreError(f"unknown storage driver {driver!r}: use one of {', '.join(DRIVERS)}")
+    record = _record(container_dir)
     recorded = _recorded_driver(container_dir)
     if recorded == "vfs" and driver not in (None, "vfs"):
         raise StoreError(
             f"the container in {container_dir} was created with the vfs storage driver: "
             "use --storage-driver vfs for it, or remove it"
         )
+    old_map = IdMap.from_json(record.get("idmap"))
+    if idmap is None:
+        idmap = old_map
+    elif old_map is not None and old_map != idmap:
+        raise StoreError(f"the container in {container_dir} was created for another user namespace mapping")
     lowers, upper, work, merged = _prepare(layer_dirs, container_dir)
-    order = ["vfs"] if recorded == "vfs" else _order(driver, mount_program)
+    if idmap is not None:
+        _check_reachable(container_dir, idmap)
+    fuse_extra = ""
+    shifted = False
+    if idmap is None:
+        order = ["vfs"] if recorded == "vfs" else _order(driver, mount_program)
+    else:
+        shifted, order = _mapped_plan(idmap, record, driver, mount_program)
+        if shifted and order != ["vfs"]:
+            lowers = [p if p.parent == container_dir else shifted_layer(p, idmap) for p in lowers]
+            if not record:
+                os.chown(upper, idmap.uid(0), idmap.gid(0))  # the container's / is its root's
+        elif not shifted:
+            fuse_extra = idmap.fuse_options()
     errors: list[str] = []
     for d in order:
         try:
             if d == "overlay":
                 _mount_overlay(lowers, upper, work, merged)
             elif d == "fuse-overlayfs":
-                _mount_fuse(lowers, upper, work, merged, mount_program)
+                _mount_fuse(lowers, upper, work, merged, mount_program, fuse_extra)
             else:
-                _vfs_copy(lowers, merged)
+                _vfs_copy(lowers, merged, idmap)
         except OSError as e:
             errors.append(f"{d}: {e.strerror or e}")
             log.debug("rootfs driver %s failed: %s", d, e)
             continue
         if errors:
             log.info("rootfs: using %s (%s)", d, "; ".join(errors))
-        if recorded != d:
-            (container_dir / "driver").write_text(json.dumps({"driver": d}))
+        if recorded != d or (idmap is not None and not record.get("idmap")):
+            rec: dict[str, Any] = {"driver": d}
+            if idmap is not None:
+                rec.update(idmap=idmap.to_json(), shifted=shifted or d == "vfs")
+            (container_dir / "driver").write_text(json.dumps(rec))
         return RootfsMount(merged, d, container_dir)
     raise StoreError(f"cannot mount the container rootfs: {'; '.join(errors)}")
 
@@ -250,3 +337,52 @@ def unmount_rootfs(m: RootfsMount) -> None:
     except OSError as e:
         if e.errno not in (errno.EINVAL, errno.ENOENT):
             raise StoreError(f"cannot unmount {m.path}: {e.strerror or e}") from None
+
+
+def prepare_volumes(mounts: list[Mount], container_dir: Path, uid: int, gid: int, idmap: IdMap | None) -> list[Mount]:
+    """``-v …:U`` and ``-v …:O`` made ready on disk for a container whose process runs as ``uid:gid``.
+
+    U: the source is chowned (recursively, inside podpy's namespace) to that user as the container's
+    mapping shows it on the host, as Podman does. O: an upper and a work dir in the container's dir
+    (the upper gets the source's owner and mode, so the mount point looks like the source; the work
+    dir belongs to the container's root, who mounts the overlay); ``upperdir=``/``workdir=`` given
+    by the user are used as they are.
+    """
+    out: list[Mount] = []
+    owner = (idmap.uid(uid), idmap.gid(gid)) if idmap else (uid, gid)
+    root = (idmap.uid(0), idmap.gid(0)) if idmap else (0, 0)
+    for n, m in enumerate(mounts):
+        if m.chown:
+            try:
+                chown_tree(m.source, *owner)
+            except OSError as e:
+                raise StoreError(f"chown {m.source} for the volume option U: {e.strerror or e}") from None
+        if m.overlay and m.upperdir:
+            for d in (m.upperdir, m.workdir):
+                if not os.path.isdir(d):
+                    raise StoreError(f"statfs {d}: no such file or directory")
+        elif m.overlay:
+            base = container_dir / VOLUME_OVERLAYS / str(n)
+            upper, work = base / "upper", base / "work"
+            for d in (upper, work):
+                d.mkdir(parents=True, exist_ok=True, mode=0o700)
+            st = os.stat(m.source)
+            os.chown(upper, st.st_uid, st.st_gid)
+            os.chmod(upper, stat.S_IMODE(st.st_mode))
+            os.chown(work, *root)
+            m = Mount(m.type, m.destination, m.source, m.options, m.chown, m.overlay, str(upper), str(work))
+        out.append(m)
+    return out
+
+
+def reset_volume_overlays(container_dir: Path) -> None:
+    """Empty the upper and work dirs of the container's ``-v …:O`` overlays before it runs again:
+    Podman discards an overlay volume's changes when the container finishes."""
+    base = container_dir / VOLUME_OVERLAYS
+    if not base.is_dir():
+        return
+    for vol in base.iterdir():
+        for d in (vol / "upper", vol / "work"):
+            if d.is_dir():
+                for child in list(d.iterdir()):
+                    _remove(child)

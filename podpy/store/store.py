@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,8 +27,9 @@ from podpy.store.blobs import BlobStore
 from podpy.store.images import ImageReader, ImageRecord, LayerRecord
 from podpy.store.layers import DEFAULT_MAX_UNPACKED, LayerInfo, LayerStore
 from podpy.util.errors import ImageNotKnown, StoreError
+from podpy.util.log import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 __all__ = ["GCResult", "ImageRecord", "LayerInfo", "LayerRecord", "Store"]
 

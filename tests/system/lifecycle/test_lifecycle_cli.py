@@ -15,18 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 IMG = "127.0.0.1:5000/busybox:latest"
 ID_RE = re.compile(r"[0-9a-f]{64}")
-
-
-@pytest.fixture
-def podpy(podpy_cli, testenv: dict[str, Any]):  # type: ignore[no-untyped-def]
-    r = podpy_cli("load", "-i", testenv["archives"]["busybox-docker-archive"]["path"])
-    assert r.returncode == 0, r.stderr
-    yield podpy_cli
-    podpy_cli("rm", "-f", "-a", "-t", "0")  # no monitor or container outlives the test
 
 
 def _ok(r: subprocess.CompletedProcess[str]) -> str:

@@ -110,7 +110,8 @@ def test_events_are_appended_in_order(paths: Paths) -> None:
         ("image", "pull"),
         ("container", "remove"),
     ]
-    assert evs[0].id == r.id and evs[0].attributes == {"image": "busybox"}
+    assert evs[0].id == r.id and evs[0].attributes == {"image": "busybox", "labels": {}}
+    assert evs[3].attributes == {"image": "busybox", "labels": {}}  # the removed container's too
     assert all(e.time_ns >= t0 for e in evs)
     assert [e.action for e in st.events(after_seq=evs[1].seq)] == ["pull", "remove"]
     assert st.events(until_ns=t0 - 1) == []

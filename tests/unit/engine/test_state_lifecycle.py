@@ -51,7 +51,9 @@ def test_dead_monitor_without_exit_file_is_exited_255(paths: Paths) -> None:
     r = st.create(_rec("m", state="running", monitor_pid=pid, monitor_start=start))
     got = containers.refresh(st, paths, r)
     assert (got.state, got.exit_code) == ("exited", 255) and got.finished_at > 0
-    assert [e.action for e in st.events()][-1] == "died"
+    evs = st.events()
+    assert [e.action for e in evs][-2:] == ["died", "cleanup"]  # podman's order after an exit
+    assert evs[-2].attributes["containerExitCode"] == 255
 
 
 def test_exit_file_wins_over_a_live_monitor(paths: Paths) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -263,7 +264,7 @@ def test_ranges_are_mapped_with_newuidmap_and_newgidmap(
         returncode = 0
         stderr = ""
 
-    monkeypatch.setattr(userns.subprocess, "run", lambda cmd, **kw: ran.append(cmd) or Done())
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: ran.append(cmd) or Done())
     userns._write_maps(77, 1000, 1000)
     assert ran == [
         ["/usr/bin/newuidmap", "77", "0", "1000", "1", "1", "100000", "65536"],
@@ -329,7 +330,7 @@ def test_newuidmap_failure_is_reported_in_one_line(
         returncode = 1
         stderr = "newuidmap: uid range [1-65537) -> [100000-165536) not allowed\n"
 
-    monkeypatch.setattr(userns.subprocess, "run", lambda cmd, **kw: Failed())
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: Failed())
     with pytest.raises(RootlessError) as ei:
         userns._write_maps(77, 1000, 1000)
     assert ei.value.message == (

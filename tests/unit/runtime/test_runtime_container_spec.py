@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from podpy.spec.container import (
@@ -110,9 +112,15 @@ def test_userns_modes() -> None:
     from podpy.spec.container import parse_userns
 
     assert parse_userns("") == parse_userns("host") == "host"
-    for mode in ("keep-id", "nomap", "keep-id:uid=5"):
-        with pytest.raises(UsageError, match="not supported yet by podpy: it needs an id-shifted rootfs"):
-            parse_userns(mode)
+    assert parse_userns("keep-id") == "keep-id" and parse_userns("nomap") == "nomap"
+    assert parse_userns("keep-id:gid=7,uid=5") == "keep-id:gid=7,uid=5"
+    ContainerSpec(image="x", userns="keep-id:uid=5").validate()
+    with pytest.raises(UsageError, match='unknown option specified: "size"'):
+        parse_userns("keep-id:size=5")
+    with pytest.raises(UsageError, match='parsing "x": invalid syntax'):
+        parse_userns("keep-id:uid=x")
+    with pytest.raises(UsageError, match="unrecognized namespace mode nomap:uid=1 passed"):
+        parse_userns("nomap:uid=1")
     with pytest.raises(UsageError, match="not supported yet"):
         parse_userns("auto")
     with pytest.raises(UsageError, match="unrecognized namespace mode bogus passed"):
@@ -121,7 +129,22 @@ def test_userns_modes() -> None:
         ContainerSpec(image="x", userns="bogus").validate()
 
 
-def test_volume_u_and_o_refused_clearly() -> None:
-    for opt, what in (("U", "chown"), ("O", "overlay")):
-        with pytest.raises(UsageError, match=f"volume option {opt} .*{what}.* not supported yet"):
-            parse_volume(f"/a:/b:{opt}")
+def test_volume_u_and_o() -> None:
+    m = parse_volume("/a:/b:U")
+    assert m.chown and not m.overlay and m.options == ("rprivate", "rbind")
+    m = parse_volume("/a:/b:ro,U")
+    assert m.chown and m.options == ("ro", "rprivate", "rbind")
+    m = parse_volume("/a:/b:O")
+    assert m.overlay and not m.chown and m.options == () and (m.upperdir, m.workdir) == ("", "")
+    m = parse_volume("/a:/b:U,O,upperdir=/u/,workdir=/w")
+    assert m.overlay and m.chown and (m.upperdir, m.workdir) == ("/u", "/w")
+    for bad, msg in (
+        ("/a:/b:O,ro", "can't use 'O' with other options"),  # Podman's messages
+        ("/a:/b:O,O", "can only specify 1 'z', 'Z', or 'O' option"),
+        ("/a:/b:O,upperdir=/u", "must set both `upperdir` and `workdir`"),
+        ("/a:/b:upperdir=/u,workdir=/w", "need the O option"),
+        ("/a:/b:O,upperdir=u,workdir=/w", "upperdir must be an absolute path"),
+        ("/a,b:/b:O", "cannot contain ',' or ':'"),
+    ):
+        with pytest.raises(UsageError, match=re.escape(msg)):
+            parse_volume(bad)

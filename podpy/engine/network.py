@@ -1,0 +1,432 @@
+"""The container's network, wired: mode resolution and ports at create, the helper at start, teardown.
+
+- ``prepare`` (create): ``private`` becomes slirp4netns (or pasta with containers.conf's
+  ``default_rootless_network_cmd``), Podman's conflicts are applied, ``-P`` and random host ports
+  are resolved, a privileged host port is refused (naming the sysctl). Nothing runs yet: as in
+  Podman, ``create`` makes no namespace.
+- ``etc_files`` (create): /etc/hostname, /etc/hosts, /etc/resolv.conf in the container's userdata.
+- ``setup`` (start, before the runtime creates the container): host ports checked free, a network
+  namespace pinned at ``RUNROOT/netns/netns-ID`` (the path the bundle names), slirp4netns or pasta
+  attached, ports forwarded. Its record (``RUNROOT/netns/ID16.json``) lets ``teardown`` stop it.
+- ``teardown`` (cleanup, rm, and before a new setup): helper stopped, namespace unmounted. A crash
+  of anything is covered because every later command that notices the exit runs the cleanup.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from podpy.spec.container import ContainerSpec, Mount
+from podpy.util.errors import PodpyError, UsageError
+from podpy.util.fsutil import atomic_write
+from podpy.util.paths import Paths, real_uid, xdg_config_home
+
+log = logging.getLogger(__name__)
+
+CONF_FILES = ("/usr/share/containers/containers.conf", "/etc/containers/containers.conf")
+UNPRIVILEGED_PORT_START = "/proc/sys/net/ipv4/ip_unprivileged_port_start"
+
+
+# --- containers.conf --------------------------------------------------------------------------------
+
+
+def containers_conf() -> dict[str, dict[str, Any]]:
+    """The tables podpy reads from containers.conf (system files, then the user's; later keys win).
+    ``CONTAINERS_CONF`` names the only file, as in Podman."""
+    import tomllib
+
+    env = os.environ.get("CONTAINERS_CONF")
+    files = [env] if env else [*CONF_FILES, str(xdg_config_home() / "containers" / "containers.conf")]
+    merged: dict[str, dict[str, Any]] = {}
+    for f in files:
+        try:
+            with open(f, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            continue
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise PodpyError(f"reading {f}: {e}") from None
+        for table in ("containers", "network"):
+            if isinstance(data.get(table), dict):
+                merged.setdefault(table, {}).update(data[table])
+    return merged
+
+
+# --- create -----------------------------------------------------------------------------------------
+
+
+def _mode(spec: ContainerSpec):  # type: ignore[no-untyped-def]
+    from podpy.network.options import parse_network
+
+    return parse_network(spec.network)
+
+
+def _default_mode(conf: dict[str, dict[str, Any]]) -> str:
+    netns = str(conf.get("containers", {}).get("netns") or "private")
+    if netns not in ("", "private", "bridge"):
+        return netns
+    cmd = str(conf.get("network", {}).get("default_rootless_network_cmd") or "slirp4netns")
+    if cmd not in ("slirp4netns", "pasta"):
+        raise PodpyError(f'containers.conf: invalid default_rootless_network_cmd "{cmd}": use slirp4netns or pasta')
+    return cmd
+
+
+def _unprivileged_start() -> int:
+    try:
+        with open(UNPRIVILEGED_PORT_START) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return 1024
+
+
+def _sock_type(proto: object) -> int:
+    return socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
+
+
+def _bind_test(ip: str, port: int, proto: object) -> tuple[socket.socket, int]:
+    fam = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    s = socket.socket(fam, _sock_type(proto))
+    try:
+        if proto != "udp":
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as slirp4netns and pasta bind
+        s.bind((ip or "0.0.0.0", port))
+        return s, int(s.getsockname()[1])
+    except BaseException:
+        s.close()
+        raise
+
+
+def _random_ports(ip: str, proto: object, count: int) -> int:
+    """A free host port (or ``count`` consecutive ones), as Podman picks them: the kernel's choice."""
+    for _ in range(20):
+        s, first = _bind_test(ip, 0, proto)
+        s.close()
+        if first + count - 1 > 65535:
+            continue
+        held = []
+        try:
+            for p in range(first, first + count):
+                held.append(_bind_test(ip, p, proto)[0])
+            return first
+        except OSError:
+            continue
+        finally:
+            for h in held:
+                h.close()
+    raise PodpyError(f"no {count} free consecutive host ports for {proto} on {ip or '0.0.0.0'}")
+
+
+def _ports(spec: ContainerSpec, image_cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    from podpy.network import options
+
+    mappings = [dict(m) for m in spec.ports]
+    if spec.publish_all:
+        have = {(m["container_port"], m["protocol"]) for m in mappings}
+        mappings += [m for m in options.exposed_ports(image_cfg) if (m["container_port"], m["protocol"]) not in have]
+    for m in mappings:
+        if not m["host_port"]:
+            m["host_port"] = _random_ports(str(m["host_ip"]), m["protocol"], int(m["range"]))
+    start = _unprivileged_start()
+    for m in mappings:
+        if int(m["host_port"]) < start and real_uid() != 0:
+            p = int(m["host_port"])
+            raise PodpyError(
+                f"cannot expose privileged port {p}, you can add 'net.ipv4.ip_unprivileged_port_start={p}' "
+                f"to /etc/sysctl.conf (currently {start}), or choose a larger port number (>= {start})"
+            )
+    return options.expand_ports(mappings)
+
+
+def prepare(paths: Paths, spec: ContainerSpec, image_cfg: dict[str, Any]) -> ContainerSpec:
+    """The spec with its network resolved for recording: the mode, Podman's conflicts, host ports."""
+    from podpy.network.options import parse_network
+
+    if spec.network in ("none", "host") and not (spec.ports or spec.publish_all or spec.dns or spec.dns_search
+                                                 or spec.dns_options or spec.add_hosts or spec.no_hosts):  # fmt: skip
+        return spec  # the fast path (``run --rm --network none``): nothing to resolve
+    mode = parse_network(spec.network)
+    network = spec.network
+    if mode.kind == "private":
+        network = _default_mode(containers_conf())
+        mode = parse_network(network)
+    if mode.kind == "none" and (spec.dns or spec.dns_search or spec.dns_options):
+        flag = "dns" if spec.dns else "dns-search" if spec.dns_search else "dns-option"
+        raise UsageError(f"conflicting options: {flag} and the network mode: none")
+    if spec.no_hosts and spec.add_hosts:
+        raise UsageError("--no-hosts and --add-host cannot be set together")
+    if mode.kind == "ns" and not os.path.exists(mode.value):
+        raise PodpyError(f"cannot find specified network namespace path: stat {mode.value}: no such file or directory")
+    if mode.kind == "container":
+        _target(paths, mode.value)
+    ports: list[dict[str, Any]] = []
+    if spec.ports or spec.publish_all:
+        if mode.has_helper:
+            ports = _ports(spec, image_cfg)
+        elif spec.ports:
+            log.warning("Port mappings have been discarded as one of the Host, Container, Pod, and None network modes are in use")
+    return dataclasses.replace(spec, network=network, ports=ports)
+
+
+def _target(paths: Paths, ref: str):  # type: ignore[no-untyped-def]
+    from podpy.engine import containers
+    from podpy.util.errors import NotFoundError
+
+    try:
+        return containers.open_state(paths).get(ref)
+    except NotFoundError as e:
+        raise PodpyError(f"looking up container to share net namespace with: {e.message}") from None
+
+
+def net_dir(paths: Paths) -> Path:
+    return Path(paths.runroot) / "netns"
+
+
+def netns_path(paths: Paths, cid: str) -> str:
+    return str(net_dir(paths) / f"netns-{cid}")
+
+
+def bundle_netns(paths: Paths, spec: ContainerSpec, cid: str) -> str | None:
+    """The network namespace path config.json names (None: a new, empty one; ignored for host)."""
+    mode = _mode(spec)
+    if mode.has_helper:
+        return netns_path(paths, cid)
+    if mode.kind == "ns":
+        return mode.value
+    if mode.kind == "container":
+        return netns_path(paths, _target(paths, mode.value).id)  # checked again at start
+    return None
+
+
+# --- /etc files -------------------------------------------------------------------------------------
+
+
+def _read(path: str, limit: int = 1 << 20) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read(limit)
+    except OSError:
+        return ""
+
+
+def host_ip() -> str:
+    """The host's first non-loopback IPv4 address (Podman 4.3's host.containers.internal, rootless)."""
+    import array
+    import fcntl
+    import struct
+
+    siocgifconf, size = 0x8912, 40
+    buf = array.array("B", b"\0" * size * 64)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            n = struct.unpack("iL", fcntl.ioctl(s.fileno(), siocgifconf,
+                                                struct.pack("iL", len(buf), buf.buffer_info()[0])))[0]  # fmt: skip
+        except OSError:
+            return ""
+    raw = buf.tobytes()[:n]
+    for off in range(0, n, size):
+        ip = socket.inet_ntoa(raw[off + 20 : off + 24])
+        if not ip.startswith("127."):
+            return ip
+    return ""
+
+
+def _host_resolv() -> str:
+    text = _read("/etc/resolv.conf", 65536)
+    from podpy.network.etc import host_nameservers
+
+    if host_nameservers(text) == ["127.0.0.53"]:  # systemd-resolved's stub: Podman reads the real list
+        text = _read("/run/systemd/resolve/resolv.conf", 65536) or text
+    return text
+
+
+def etc_files(paths: Paths, spec: ContainerSpec, userdata: Path, hostname: str, name: str) -> list[Mount]:
+    """/etc/hostname, /etc/hosts, /etc/resolv.conf written as Podman 4.3 writes them and bound in.
+
+    No resolv.conf with --network none and no hosts with --no-hosts (the image's stay), as Podman;
+    ``container:NAME`` shares that container's files.
+    """
+    from podpy.network import etc, slirp
+
+    mode = _mode(spec)
+    wanted = {m.destination for m in spec.mounts}
+    # Podman 4.3 writes no newline; podpy keeps one except for --network host (tests/system/run rely on it)
+    files: dict[str, str | Path] = {"/etc/hostname": hostname if mode.kind == "host" else f"{hostname}\n"}
+    if mode.kind == "container":
+        from podpy.engine import containers
+
+        other = containers.container_dir(paths, _target(paths, mode.value).id) / "userdata"
+        for f in ("hosts", "resolv.conf"):
+            if (other / f).exists():
+                files[f"/etc/{f}"] = other / f
+    else:
+        conf = containers_conf() if mode.kind != "none" else {}  # none: the fast path reads no config
+        cconf = conf.get("containers", {})
+        if not spec.no_hosts and not cconf.get("no_hosts"):
+            base = _read(str(cconf.get("base_hosts_file") or "/etc/hosts"))
+            own: tuple[str, list[str]] | None = None
+            if mode.kind == "slirp4netns":
+                own = (slirp.addresses(mode.slirp)["ip"], [hostname, name])
+            elif mode.kind == "pasta":
+                own = (host_ip() or "127.0.0.1", [hostname, name])
+            elif mode.kind in ("none", "ns"):
+                own = ("127.0.0.1", [hostname, name])
+            from podpy.network.options import parse_add_host
+
+            files["/etc/hosts"] = etc.hosts_file(base, parse_add_host(spec.add_hosts), host_ip(), own)
+        if mode.kind != "none":
+            first = [slirp.addresses(mode.slirp)["dns"]] if mode.kind == "slirp4netns" else []
+            files["/etc/resolv.conf"] = etc.resolv_conf(
+                _host_resolv(), nameservers=spec.dns or list(cconf.get("dns_servers") or []),
+                searches=spec.dns_search or list(cconf.get("dns_searches") or []),
+                options=spec.dns_options or list(cconf.get("dns_options") or []), first=first,
+                filter_host=mode.kind != "host", ipv6=mode.slirp.get("enable_ipv6", "true") == "true",
+            )  # fmt: skip
+    mounts = []
+    for dest, content in files.items():
+        if dest in wanted:
+            continue
+        if isinstance(content, Path):
+            path = content
+        else:
+            path = userdata / os.path.basename(dest)
+            path.write_text(content)
+        mounts.append(Mount("bind", dest, str(path), ("bind", "rprivate")))
+    return mounts
+
+
+# --- start and teardown -----------------------------------------------------------------------------
+
+
+def _record_path(paths: Paths, cid: str) -> Path:
+    return net_dir(paths) / f"{cid[:16]}.json"
+
+
+def _check_ports_free(ports: list[dict[str, Any]]) -> None:
+    for p in ports:
+        try:
+            s, _ = _bind_test(str(p["host_ip"]), int(p["host_port"]), p["protocol"])
+            s.close()
+        except OSError as e:
+            ip = p["host_ip"] or "0.0.0.0"
+            why = "address already in use" if e.errno == 98 else (e.strerror or str(e)).lower()
+            raise PodpyError(
+                f"cannot publish port {p['host_port']}/{p['protocol']}: listen {p['protocol']} {ip}:{p['host_port']}: "
+                f"bind: {why}: choose another host port or stop what holds it"
+            ) from None
+
+
+def _join_target(paths: Paths, rec: Any, mode: Any) -> None:
+    """container:NAME: point the bundle at that container's namespace, which must exist now."""
+    from podpy.engine import containers
+
+    st = containers.open_state(paths)
+    other = containers.get(st, paths, _target(paths, mode.value).id)
+    if other.state != "running":
+        raise PodpyError(f"cannot join the network namespace of container {other.name}: it is not running")
+    path = netns_path(paths, other.id)
+    if not os.path.exists(path):
+        path = f"/proc/{other.pid}/ns/net"
+    cfg_path = containers.container_dir(paths, rec.id) / "userdata" / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    for ns in (cfg.get("linux") or {}).get("namespaces") or []:
+        if ns.get("type") == "network" and ns.get("path") != path:
+            ns["path"] = path
+            atomic_write(cfg_path, json.dumps(cfg, indent=1), fsync=False)
+
+
+def setup(paths: Paths, rec: Any) -> None:
+    """Before the runtime creates the container: its network namespace, helper and port forwards.
+
+    On failure nothing is left running, and a ``--rm`` container is removed (it never ran)."""
+    spec = rec.config.get("spec") or {}
+    network = str(spec.get("network") or "private")
+    if network in ("none", "host") or network.startswith("ns:"):
+        return
+    try:
+        _setup(paths, rec, network, list(rec.config.get("ports") or spec.get("ports") or []))
+    except BaseException:
+        with contextlib.suppress(PodpyError):
+            teardown(paths, rec.id)
+        if rec.config.get("remove"):
+            from podpy.engine import containers
+
+            with contextlib.suppress(PodpyError):
+                containers.remove(paths, rec.id, force=True, timeout=0)
+        raise
+
+
+def _setup(paths: Paths, rec: Any, network: str, ports: list[dict[str, Any]]) -> None:
+    from podpy.network import helper, netns, options, slirp
+
+    mode = options.parse_network(network)
+    if mode.kind == "container":
+        _join_target(paths, rec, mode)
+        return
+    if not mode.has_helper:
+        return
+    teardown(paths, rec.id)  # leftovers of a start that was killed half-way
+    _check_ports_free(ports)
+    binary = helper.find(mode.kind)
+    helper.check_tun()
+    ns = netns_path(paths, rec.id)
+    d = net_dir(paths)
+    log_path = str(d / f"{rec.id[:16]}.log")
+    netns.create(ns)
+    record: dict[str, Any] = {"kind": mode.kind, "netns": ns, "pid": 0}
+    atomic_write(_record_path(paths, rec.id), json.dumps(record), fsync=False)
+    if mode.kind == "slirp4netns":
+        sock = str(d / f"{rec.id[:16]}.sock")
+        record["pid"] = slirp.start(binary, mode.slirp, ns, sock, log_path)
+        atomic_write(_record_path(paths, rec.id), json.dumps(record), fsync=False)
+        guest = slirp.addresses(mode.slirp)["ip"]
+        for p in ports:
+            slirp.add_hostfwd(sock, p, guest)
+    else:
+        from podpy.network import pasta
+
+        record["pid"] = pasta.start(binary, list(mode.pasta), ns, ports, str(d / f"{rec.id[:16]}.pid"), log_path)
+        atomic_write(_record_path(paths, rec.id), json.dumps(record), fsync=False)
+
+
+def teardown(paths: Paths, cid: str) -> None:
+    """Stop the helper and unmount the namespace; cheap (one stat) when there is none."""
+    rpath = _record_path(paths, cid)
+    ns = netns_path(paths, cid)
+    if not rpath.exists() and not os.path.exists(ns):
+        return
+    from podpy.network import helper, netns
+    from podpy.rootless.userns import ensure_userns
+
+    ensure_userns(paths)  # the namespace's bind mount is only visible inside podpy's mount namespace
+    try:
+        record = json.loads(rpath.read_text())
+    except (OSError, ValueError):
+        record = {}
+    helper.stop(int(record.get("pid") or 0), ns)
+    netns.remove(ns)
+    for suffix in (".json", ".sock", ".pid", ".log"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(net_dir(paths) / f"{cid[:16]}{suffix}")
+
+
+# --- what inspect shows ------------------------------------------------------------------------------
+
+
+def inspect_settings(paths: Paths, rec: Any) -> dict[str, Any]:
+    """inspect's NetworkSettings as Podman 4.3 fills it for rootless slirp4netns/pasta containers:
+    the published ports and the namespace path while it exists (addresses stay empty, as in Podman)."""
+    from podpy.network.report import inspect_ports
+
+    ns = netns_path(paths, rec.id)
+    return {"EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": "", "Bridge": "", "SandboxID": "",
+            "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+            "Ports": inspect_ports(rec.config.get("ports")),
+            "SandboxKey": ns if rec.state in ("running", "paused", "stopping") and os.path.exists(ns) else ""}  # fmt: skip

@@ -1,0 +1,81 @@
+"""A container's network namespace, kept by a bind mount of its nsfs file (as rootless Podman does).
+
+Called inside podpy's user + mount namespace: a forked child unshares a new network namespace (owned
+by podpy's user namespace, so slirp4netns/pasta and the runtime may join it), brings ``lo`` up and
+bind-mounts ``/proc/self/ns/net`` onto an empty file. The mount lives in podpy's mount namespace, so
+every later podpy (which joins that namespace) sees it; ``remove`` unmounts and deletes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+
+from podpy.util import syscalls
+from podpy.util.errors import PodpyError
+
+
+def _loopback_up() -> None:
+    import fcntl
+    import socket
+    import struct
+
+    siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sk:
+        req = fcntl.ioctl(sk.fileno(), siocgifflags, struct.pack("16sH22x", b"lo", 0))
+        flags = struct.unpack("16sH22x", req)[1]
+        fcntl.ioctl(sk.fileno(), siocsifflags, struct.pack("16sH22x", b"lo", flags | iff_up))
+
+
+def is_mounted(path: str) -> bool:
+    """True when ``path`` holds a network namespace (an nsfs bind mount), seen from this mount namespace."""
+    try:
+        return os.stat(path).st_dev != os.stat(os.path.dirname(path)).st_dev
+    except OSError:
+        return False
+
+
+def create(path: str) -> None:
+    """Make a new network namespace and pin it at ``path`` (which must not hold one yet)."""
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    os.close(fd)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        msg = b""
+        try:
+            os.close(r)
+            sc = syscalls.get()
+            sc.unshare(syscalls.CLONE_NEWNET)
+            _loopback_up()
+            sc.mount("/proc/self/ns/net", path, None, syscalls.MS_BIND)
+        except BaseException as e:  # noqa: BLE001 - reported to the parent
+            msg = str(e).encode(errors="replace")[:4000] or b"error"
+        finally:
+            with contextlib.suppress(OSError):
+                os.write(w, msg)
+            os._exit(1 if msg else 0)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        msg = f.read()
+    _, status = os.waitpid(pid, 0)
+    if msg or status != 0:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise PodpyError(f"creating the network namespace {path}: {msg.decode(errors='replace') or status}")
+
+
+def remove(path: str) -> None:
+    """Unmount and delete ``path``; nothing to do when it is gone already."""
+    with contextlib.suppress(OSError):
+        syscalls.get().umount2(path, syscalls.MNT_DETACH)
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        if e.errno != errno.EBUSY:
+            raise
+        raise PodpyError(f"removing the network namespace {path}: still mounted") from None
