@@ -35,6 +35,9 @@ def exec_cmd(ctx: click.Context, detach: bool, env: tuple[str, ...], env_file: t
     from podpy.spec.container import parse_env
 
     try:
+        if tty and detach:
+            raise UsageError("exec --detach --tty is not supported by podpy: no monitor would hold a detached "
+                             "exec's terminal; drop -t (its output goes nowhere anyway)")  # fmt: skip
         if workdir is not None and not workdir.startswith("/"):
             raise UsageError(f"invalid --workdir {workdir!r}: must be an absolute path")
         for fd in range(3, 3 + preserve_fds):

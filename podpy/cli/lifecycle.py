@@ -228,6 +228,7 @@ def restart_cmd(ctx: click.Context, all_: bool, cidfile: tuple[str, ...], latest
     refs = _targets(ctx, _with_cidfiles(cidfile, containers), all_ or running, latest, states=states)
 
     def one(ref: str) -> str:
+        eng.open_state(paths).container_event(ref, "restart")  # first, as Podman 4.3 logs it
         eng.stop(paths, ref, timeout)
         eng.start(paths, ref)
         return ref
@@ -430,8 +431,12 @@ def logs_cmd(ctx: click.Context, follow: bool, latest: bool, names: bool, since:
     st = eng.open_state(paths)
     recs = [eng.get(st, paths, r) for r in refs]
     for rec in recs:
-        if rec.config.get("log_driver", "k8s-file") not in ("k8s-file", "json-file"):
-            raise UsageError(f"{rec.name}: this container's log driver keeps no logs")
+        driver = rec.config.get("log_driver", "k8s-file")
+        if driver not in ("k8s-file", "json-file"):
+            raise PodpyError(
+                f"this container is using the '{driver}' log driver, cannot read logs: "
+                "this container is not logging output"
+            )
     for rec in recs:
         prefix = f"{rec.id[:12]} " if names or len(recs) > 1 else ""
         _stream_logs(paths, rec, follow=follow, tail=tail, timestamps=timestamps, since_ns=since_ns,

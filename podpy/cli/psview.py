@@ -73,9 +73,9 @@ def status_text(rec: Any, now: float | None = None) -> str:
     if rec.state == "running":
         return "Up " + _ago(rec.started_at or rec.created, now) + _health_suffix(rec)
     if rec.state == "paused":
-        return "Paused"
-    if rec.state in ("exited", "stopped"):
-        return f"Exited ({int(rec.exit_code or 0)}) " + _ago(rec.finished_at or rec.created, now)
+        return "Paused" + _health_suffix(rec)
+    if rec.state in ("exited", "stopped"):  # the last health status stays, as in podman 4.3
+        return f"Exited ({int(rec.exit_code or 0)}) " + _ago(rec.finished_at or rec.created, now) + _health_suffix(rec)
     if rec.state == "configured":
         return "Initialized"
     return rec.state.capitalize()
@@ -220,7 +220,7 @@ def _match_one(key: str, val: str, rec: Any, by_ref: dict[str, Any]) -> bool:
         return rec.state == val or (val == "exited" and rec.state == "stopped")
     if key == "exited":
         return rec.state in ("exited", "stopped") and int(rec.exit_code or 0) == int(val)
-    if key == "health":  # as Podman: the running container's health status, compared as it is
+    if key == "health":  # as Podman: the (last) health status, compared as it is
         from podpy.engine.health import health_status
 
         return bool(rec.config.get("health_log")) and health_status(rec) == val

@@ -97,11 +97,44 @@ def _winsize(fd: int) -> tuple[int, int] | None:
     return (rows, cols) if rows and cols else None
 
 
+def window_size() -> tuple[int, int] | None:
+    """(rows, cols) of our terminal (stdin's, else stdout's); None without one."""
+    tty_fd = next((fd for fd in (0, 1) if os.isatty(fd)), None)
+    return _winsize(tty_fd) if tty_fd is not None else None
+
+
 def _send_size(ctl_path: str, tty_fd: int) -> None:
     size = _winsize(tty_fd)
     if size is not None:
         with contextlib.suppress(OSError):
             proto.send_ctl(ctl_path, proto.CTL_RESIZE, *size)
+
+
+def _size_before_start(ctl_path: str) -> None:
+    """The terminal's size, in place before the container's process starts (``run -it IMG stty size``):
+    the ctl message is sent and we wait (briefly) until the monitor has read it from the FIFO, which
+    it acts on in the same step, so the size is set long before ``start`` has run the process."""
+    import fcntl
+    import struct
+    import termios
+    import time
+
+    size = window_size()
+    if size is None:
+        return
+    try:
+        fd = os.open(ctl_path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.write(fd, proto.ctl_message(proto.CTL_RESIZE, *size))
+        deadline = time.monotonic() + 2
+        while struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4))[0] and time.monotonic() < deadline:
+            time.sleep(0.001)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def relay(s: Session) -> str:
@@ -161,7 +194,7 @@ def _loop(s: Session) -> str:
                 stream, data = msg
                 out = s.out_fds.get(stream)
                 if out is not None:
-                    with contextlib.suppress(BrokenPipeError):
+                    with contextlib.suppress(OSError):  # EPIPE, or EIO: our terminal hung up
                         _write_all(out, data)
             elif reading_stdin and fd == s.stdin_fd:
                 try:
@@ -222,7 +255,7 @@ def relay_pty(master: int, *, stdin: bool, stdin_fd: int = 0, out_fd: int = 1) -
                     data = b""
                 if not data:
                     return
-                with contextlib.suppress(BrokenPipeError):
+                with contextlib.suppress(OSError):  # EPIPE, or EIO: our terminal hung up
                     _write_all(out_fd, data)
             if stdin_fd in ready and stdin:
                 data = os.read(stdin_fd, 65536)
@@ -296,6 +329,7 @@ def attach(paths: Paths, ref: str, *, stdin: bool = True, detach_keys: str | Non
     st = containers.open_state(paths)
     rec = containers.get(st, paths, ref)
     client = connect(paths, rec)
+    st.container_event(rec.id, "attach")
     with client:
         return relay(session(paths, rec, client, stdin=stdin, keys=keys, sig_proxy=sig_proxy))
 
@@ -316,15 +350,18 @@ def start_attached(paths: Paths, ref: str, *, stdin: bool = True, detach_keys: s
             box["client"] = proto.AttachClient(handle.attach_path)
         except OSError as e:
             box["error"] = e
+        if handle.config.terminal:
+            _size_before_start(handle.config.ctl_path)
 
     rec = containers.start(paths, ref, attach=hook)
-    if "client" not in box and "error" not in box:  # it was running already: join it
+    joined = "client" not in box and "error" not in box
+    if joined:  # it was running already: attach to it (and, as Podman's start -a then, exit 0)
         box["client"] = connect(paths, rec)
     client = box.get("client")
     if client is None:
         raise PodpyError(f"cannot attach to container {rec.id[:12]}: {box.get('error') or 'it is not running'}")
     with client:
         how = relay(session(paths, rec, client, stdin=stdin, keys=keys, sig_proxy=sig_proxy))
-    if how == "detached":
+    if how == "detached" or joined:
         return how, 0
     return how, exit_code(paths, rec.id)

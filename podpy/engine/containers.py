@@ -77,6 +77,11 @@ def runtime_root(paths: Paths, runtime: str | None) -> Path:
     return Path(paths.runroot) / ("runtime" if is_podpy_runtime(runtime) else str(runtime))
 
 
+def warm_runtime(runtime: str | None) -> str | None:
+    """podpy's runtime CLI entry point, which the monitor may keep warm (``monitor.spawn``); None for runc."""
+    return "podpy.runtime.oci_cli:main" if is_podpy_runtime(runtime) else None
+
+
 def runtime_argv(runtime: str | None) -> list[str]:
     """The OCI runtime CLI the monitor runs: podpy's own (``python -m podpy.runtime``) or runc."""
     if is_podpy_runtime(runtime):
@@ -318,7 +323,7 @@ def start_locked(st: State, paths: Paths, rec: ContainerRecord, attach: Any = No
     runtime_delete(paths, rec)
     from podpy.engine import network
 
-    network.setup(paths, rec)  # namespace, slirp4netns/pasta, port forwards: before the runtime creates it
+    network.setup(paths, rec, st)  # namespace, slirp4netns/pasta, port forwards: before the runtime creates it
     sdir = state_dir(paths, rec.id)
     cfg = rec.config
     # podpy's runtime: the monitor only creates; ``start`` runs here, in-process (it opens the
@@ -339,7 +344,7 @@ def start_locked(st: State, paths: Paths, rec: ContainerRecord, attach: Any = No
         **health.monitor_fields(paths, rec),  # log max-size, restart policy, health-check timer
     )
     try:
-        h = spawn_monitor(mcfg, pending=monitor, warm=is_podpy_runtime(cfg.get("runtime")))
+        h = spawn_monitor(mcfg, pending=monitor, warm=warm_runtime(cfg.get("runtime")))
     except MonitorError as e:
         st.update(rec.id, state="exited", exit_code=e.exit_code, finished_at=time.time_ns(), pid=0)
         with contextlib.suppress(PodpyError):
@@ -630,9 +635,22 @@ def _rfc3339(ns: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
 
 
+def _userns_inspect(cdir: Path, userns: str) -> dict[str, Any]:
+    """HostConfig's UsernsMode/IDMappings as Podman 4.3 shows them: a container with its own user
+    namespace (keep-id, nomap) is "private" with "C:H:S" maps; podpy's own namespace is "" and null."""
+    from podpy.store.rootfs import recorded_idmap
+
+    m = recorded_idmap(cdir) if userns not in ("", "host") else None
+    if m is None:
+        return {"UsernsMode": "", "IDMappings": None}
+    return {"UsernsMode": "private", "IDMappings": {"UidMap": [f"{c}:{h}:{n}" for c, h, n in m.uids],
+                                                    "GidMap": [f"{c}:{h}:{n}" for c, h, n in m.gids]}}  # fmt: skip
+
+
 def inspect(paths: Paths, rec: ContainerRecord) -> dict[str, Any]:
     """Podman's ``inspect`` shape for a container (the fields podpy knows; the rest empty)."""
-    from podpy.engine import health
+    from podpy.engine import health, network
+    from podpy.network.report import inspect_ports
 
     cfg = rec.config
     spec = cfg.get("spec") or {}
@@ -697,7 +715,7 @@ def inspect(paths: Paths, rec: ContainerRecord) -> dict[str, Any]:
         },  # fmt: skip
         "Mounts": mounts,
         "Dependencies": [],
-        "NetworkSettings": {"Ports": {}, "SandboxKey": "", "IPAddress": "", "Gateway": "", "MacAddress": ""},
+        "NetworkSettings": network.inspect_settings(paths, rec),
         "Namespace": "",
         "IsInfra": False,
         "IsService": False,
@@ -731,7 +749,8 @@ def inspect(paths: Paths, rec: ContainerRecord) -> dict[str, Any]:
             "ContainerIDFile": cfg.get("cidfile") or "",
             "LogConfig": health.log_config(rec, log_path(paths, rec)),
             "NetworkMode": spec.get("network") or "private",
-            "PortBindings": {},
+            "PortBindings": inspect_ports(cfg.get("ports")),
+            **_userns_inspect(cdir, str(spec.get("userns") or "")),
             "RestartPolicy": health.restart_policy(rec),
             "AutoRemove": bool(cfg.get("remove")),
             "CapAdd": list(spec.get("cap_add") or []),

@@ -19,16 +19,19 @@ import stat
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from podpy.engine import containers
 from podpy.engine.state import ContainerRecord
 from podpy.runtime.rootpath import is_within, mkdir_in_root, secure_join
 from podpy.util.errors import InvalidInput, NotFoundError, PodpyError, UsageError
 from podpy.util.paths import Paths
+
+if TYPE_CHECKING:
+    from podpy.store.idshift import IdMap
 
 SPOOL = 64 << 20  # a ``cp`` tar up to this size stays in memory
 _WH = ".wh."
@@ -63,6 +66,36 @@ def mounted(paths: Paths, rec: ContainerRecord) -> Iterator[Path]:
         finally:
             if not was_mounted and rec.state not in containers.ACTIVE:
                 containers.unmount(paths, rec.id)
+
+
+OVERFLOW_ID = 65534  # what an unmapped owner shows as, as the kernel's overflowuid
+
+
+def _idmap(paths: Paths, rec: ContainerRecord, *, upper: bool = False) -> IdMap | None:
+    """The mapping between the container's ids and the owners in its rootfs as podpy sees it, or None
+    when they are the same. A ``--userns=keep-id|nomap`` rootfs is id-shifted: the merged view always,
+    the upper dir only when it holds shifted copies (fuse-overlayfs with ``uidmapping=`` shifts on the
+    fly and stores the container's ids)."""
+    from podpy.store.rootfs import recorded_idmap, recorded_shifted
+
+    cdir = containers.container_dir(paths, rec.id)
+    if upper and not recorded_shifted(cdir):
+        return None
+    return recorded_idmap(cdir)
+
+
+def _unshift(idmap: IdMap | None) -> Callable[[tarfile.TarInfo], tarfile.TarInfo] | None:
+    """A ``tarfile`` filter giving members the owners the container sees (for tars leaving it)."""
+    if idmap is None:
+        return None
+
+    def back(ti: tarfile.TarInfo) -> tarfile.TarInfo:
+        uid, gid = idmap.container_ids(ti.uid, ti.gid)
+        ti.uid, ti.gid = (uid if uid >= 0 else OVERFLOW_ID), (gid if gid >= 0 else OVERFLOW_ID)
+        ti.uname = ti.gname = ""
+        return ti
+
+    return back
 
 
 def _container_owner(rec: ContainerRecord) -> tuple[int, int]:
@@ -109,7 +142,7 @@ def _place(root: str, rel: str) -> str:
 
 
 def _extract_member(tf: tarfile.TarFile, m: tarfile.TarInfo, root: str, dest: str,
-                    owner: tuple[int, int] | None) -> None:  # fmt: skip
+                    owner: tuple[int, int] | None, idmap: IdMap | None = None) -> None:  # fmt: skip
     name = m.name.strip("/")
     if not name or name == ".":
         path = secure_join(root, dest)
@@ -142,17 +175,20 @@ def _extract_member(tf: tarfile.TarFile, m: tarfile.TarInfo, root: str, dest: st
     else:
         raise InvalidInput(f"{m.name}: device files cannot be copied into a rootless container")
     uid, gid = owner if owner is not None else (m.uid, m.gid)
+    if idmap is not None:  # the container's ids as owners in its id-shifted rootfs
+        uid, gid = idmap.uid(uid), idmap.gid(gid)
     os.lchown(path, uid, gid)
     if not m.issym():
         os.chmod(path, m.mode & 0o7777)
 
 
-def extract_into(root: str, dest: str, src: IO[bytes], owner: tuple[int, int] | None) -> None:
+def extract_into(root: str, dest: str, src: IO[bytes], owner: tuple[int, int] | None,
+                 idmap: IdMap | None = None) -> None:  # fmt: skip
     """Unpack a tar stream into directory ``dest`` of the rootfs; nothing lands outside it."""
     try:
         with tarfile.open(fileobj=src, mode="r|*") as tf:
             for m in tf:
-                _extract_member(tf, m, root, dest, owner)
+                _extract_member(tf, m, root, dest, owner, idmap)
     except tarfile.TarError as e:
         raise InvalidInput(f"invalid tar stream: {e}") from None
 
@@ -193,10 +229,11 @@ def copy_in(paths: Paths, src: str, ctr: str, dest: str, *, archive: bool = True
         is_dir = os.path.isdir(resolved) and not os.path.islink(resolved)
         rel = os.path.relpath(resolved, root)
         owner = _container_owner(rec) if archive else None
+        idmap = _idmap(paths, rec)
         if src == "-":
             if not is_dir:
                 raise NotFoundError(f'"{dest}" could not be found on container {ctr}: no such directory', 125)
-            extract_into(root, rel, stdin if stdin is not None else _stdin(), owner)
+            extract_into(root, rel, stdin if stdin is not None else _stdin(), owner, idmap)
             return CpResult("in", dest)
         if is_dir:
             arcname = os.path.basename(src.rstrip("/")) or "."
@@ -217,7 +254,7 @@ def copy_in(paths: Paths, src: str, ctr: str, dest: str, *, archive: bool = True
             with tarfile.open(fileobj=spool, mode="w|") as tf:
                 tf.add(src, arcname=arcname, recursive=True)
             spool.seek(0)
-            extract_into(root, rel, spool, owner)  # type: ignore[arg-type]
+            extract_into(root, rel, spool, owner, idmap)  # type: ignore[arg-type]
     return CpResult("in", dest)
 
 
@@ -251,7 +288,7 @@ def copy_out(paths: Paths, ctr: str, src: str, dest: str, *, stdout: IO[bytes] |
 
             out = stdout if stdout is not None else sys.stdout.buffer
             with tarfile.open(fileobj=out, mode="w|") as tf:
-                tf.add(resolved, arcname=name, recursive=True)
+                tf.add(resolved, arcname=name, recursive=True, filter=_unshift(_idmap(paths, rec)))
             out.flush()
             return CpResult("out", "-")
         target = os.path.join(dest, name) if os.path.isdir(dest) and name != "." else dest
@@ -436,27 +473,29 @@ def export(paths: Paths, ref: str, output: str | None) -> None:
             tmp = f"{target}.podpy-tmp-{os.getpid()}"
             try:
                 with open(tmp, "wb") as f:
-                    _tar_tree(str(merged), f)
+                    _tar_tree(str(merged), f, _idmap(paths, rec))
                 os.replace(tmp, target)
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
         else:
-            _tar_tree(str(merged), sys.stdout.buffer)
+            _tar_tree(str(merged), sys.stdout.buffer, _idmap(paths, rec))
             sys.stdout.buffer.flush()
 
 
-def _tar_tree(root: str, out: IO[bytes]) -> None:
+def _tar_tree(root: str, out: IO[bytes], idmap: IdMap | None = None) -> None:
+    back = _unshift(idmap)
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
         for name in sorted(os.listdir(root)):
-            tf.add(os.path.join(root, name), arcname=name, recursive=True)
+            tf.add(os.path.join(root, name), arcname=name, recursive=True, filter=back)
 
 
 # --- commit ---------------------------------------------------------------------------------------
 
 
-def _layer_tar(chs: list[Change], out: IO[bytes]) -> None:
+def _layer_tar(chs: list[Change], out: IO[bytes], idmap: IdMap | None = None) -> None:
     """The changes as an OCI layer: files as they are in the upper dir, ``.wh.`` whiteouts."""
+    back = _unshift(idmap)
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
         for c in chs:
             rel = c.path.lstrip("/")
@@ -467,6 +506,8 @@ def _layer_tar(chs: list[Change], out: IO[bytes]) -> None:
                 continue
             assert c.source is not None
             ti = tf.gettarinfo(c.source, arcname=rel)
+            if back is not None:
+                ti = back(ti)
             if ti.isreg():
                 with open(c.source, "rb") as f:
                     tf.addfile(ti, f)
@@ -513,7 +554,7 @@ def commit(paths: Paths, ref: str, name: str | None = None, *, message: str | No
                         size += len(b)
                         return f.write(b)
 
-                _layer_tar(chs, _Hashing())  # type: ignore[arg-type]
+                _layer_tar(chs, _Hashing(), _idmap(paths, rec, upper=True))  # type: ignore[arg-type]
             diff_id = "sha256:" + h.hexdigest()
             store.commit_blob(tmp, diff_id, size, verify=False)
         finally:

@@ -89,8 +89,6 @@ def exec_in(paths: Paths, ref: str, cmd: list[str], *, env: dict[str, str], user
     if rootfs and not os.path.isabs(rootfs):
         rootfs = str(bundle / rootfs)
     proc = build_process(cfg, cmd, env=env, user=user, workdir=workdir, privileged=privileged, rootfs=rootfs)
-    if tty and detach:
-        tty = False  # as Podman: a detached exec session has nobody to talk to its terminal
     if tty:
         proc["terminal"] = True
         if not any(e.startswith("TERM=") for e in proc["env"]):
@@ -175,6 +173,9 @@ def _exec_external_tty(runtime: str, root: Path, cid: str, proc: dict[str, Any],
     from podpy.util import syscalls
 
     syscalls.get().set_child_subreaper(True)
+    size = attach.window_size()
+    if size is not None:  # runc sizes the terminal before the process runs (we get the master later)
+        proc = {**proc, "consoleSize": {"height": size[0], "width": size[1]}}
     with tempfile.TemporaryDirectory(prefix="podpy-exec-") as tmp:
         pfile, logfile = os.path.join(tmp, "process.json"), os.path.join(tmp, "log.json")
         sock_path, pid_file = os.path.join(tmp, "console.sock"), os.path.join(tmp, "pid")

@@ -75,14 +75,6 @@ def cli_monitor_options(kw: dict[str, Any], mounts: list[Any], env: dict[str, st
             )
         mounts.append(sc.Mount("bind", NOTIFY_IN_CONTAINER, sock, ("bind", "rprivate")))
         env["NOTIFY_SOCKET"] = NOTIFY_IN_CONTAINER
-    from podpy.engine import run as engine_run
-
-    ov = engine_run.run_overrides.get() or {}
-    foreground = not (kw.get("detach") or ov.get("detach") or ov.get("create_only"))
-    if foreground and (policy not in ("", "no") or sc.has_healthcheck(hc)):
-        what = "--restart" if policy not in ("", "no") else "--health-cmd"
-        raise UsageError(f"{what} needs -d with podpy: a foreground run has no monitor to carry it out "
-                         "(podpy run -d …, then podpy attach or podpy logs -f)")  # fmt: skip
     return {
         "log_driver": driver,
         "log_max_size": int(logopts.get("max_size") or 0),
@@ -93,6 +85,13 @@ def cli_monitor_options(kw: dict[str, Any], mounts: list[Any], env: dict[str, st
         "health_on_failure": on_failure,
         "sdnotify": sdnotify,
     }
+
+
+def needs_monitor(spec: Any) -> bool:
+    """A restart policy or a health check: only a monitor carries them out (a foreground run too)."""
+    from podpy.spec.container import has_healthcheck
+
+    return spec.restart_policy not in ("", "no") or has_healthcheck(spec.healthcheck)
 
 
 def resolve_healthcheck(spec: Any, image_cfg: dict[str, Any]) -> dict[str, Any] | None:
@@ -139,8 +138,9 @@ def _write_health(path: str, doc: dict[str, Any]) -> None:
 
 
 def health_status(rec: Any) -> str:
-    """``starting``/``healthy``/``unhealthy`` of a running container with a health check, else ""."""
-    if rec.state != "running" or not rec.config.get("health_log"):
+    """``starting``/``healthy``/``unhealthy`` of a container with a health check (the last one found,
+    also once it exited: podman 4.3 shows ``Exited (0) 5 seconds ago (healthy)``), else ""."""
+    if not rec.config.get("health_log"):
         return ""
     doc = read_health(rec)
     return str(doc.get("Status") or "") if doc else ""
@@ -149,7 +149,7 @@ def health_status(rec: Any) -> str:
 def set_starting(rec: Any) -> None:
     """Podman sets ``starting`` on every start; the failing streak and the log stay."""
     path = health_log_path(rec)
-    if not path:
+    if not path or not os.path.isdir(os.path.dirname(path)):  # removed meanwhile: never recreate its dir
         return
     from podpy.util.lock import FileLock
 
@@ -298,7 +298,8 @@ def _exec_capture(paths: Any, cid: str, argv: list[str], timeout: float) -> tupl
             os.dup2(w, 2)
             from podpy.engine import exec as exec_mod
 
-            code = exec_mod.exec_in(paths, cid, argv, env={})
+            # undecorated: as Podman 4.3 a check logs no ``exec`` event, only ``exec_died`` after ``health_status``
+            code = exec_mod.exec_in.__wrapped__(paths, cid, argv, env={})  # type: ignore[attr-defined]
         except PodpyError as e:
             os.write(2, e.message.encode() + b"\n")
             code = 1 if e.exit_code in (126, 127) else 125
@@ -361,6 +362,9 @@ def run_check(paths: Any, ref: str) -> tuple[bool, str]:
     start_ns = time.time_ns()
     code, output, timed_out = _exec_capture(paths, rec.id, health_argv(list(hc["Test"])), timeout_ns / 1e9)
     end_ns = time.time_ns()
+    exec_code = code
+    if code == 125 and containers.get(st, paths, rec.id).state != "running":
+        raise ConflictError(f"container {rec.id} is not running")  # it stopped meanwhile: nothing to record
     error = None
     if timed_out:
         from podpy.engine.ctrinfo import go_duration
@@ -374,6 +378,8 @@ def run_check(paths: Any, ref: str) -> tuple[bool, str]:
     entry = {"Start": _rfc3339nano(start_ns), "End": _rfc3339nano(end_ns), "ExitCode": code,
              "Output": output.rstrip("\n")[:MAX_OUTPUT]}  # fmt: skip
     path = health_log_path(rec)
+    if not os.path.isdir(os.path.dirname(path)):  # removed while the check ran
+        raise NotFoundError(f'no container with name or ID "{ref}" found: no such container')
     with FileLock(path + ".lock"):
         doc = read_health(rec) or {"Status": "", "FailingStreak": 0, "Log": None}
         before = str(doc.get("Status") or "")
@@ -390,6 +396,8 @@ def run_check(paths: Any, ref: str) -> tuple[bool, str]:
     status = str(doc["Status"])
     # as Podman 4.3: the event carries the status the check found (before this result counted)
     st.add_event("container", "health_status", rec.id, rec.name, {"health_status": before})
+    if not timed_out:
+        st.container_event(rec.id, "exec_died", {"containerExitCode": exec_code})
     if status == UNHEALTHY:
         _on_failure(paths, rec)
     if error is not None or code == 125:
@@ -456,12 +464,14 @@ def log_config(rec: Any, path: str) -> dict[str, Any]:
 
 def create_info(spec: Any, image_cfg: dict[str, Any], bundle: Path) -> dict[str, Any]:
     """What ``create`` records for the monitor's features (``config`` of the state DB record)."""
+    from podpy.spec.container import has_healthcheck
+
     hc = resolve_healthcheck(spec, image_cfg)
     return {
         "log_driver": spec.log_driver,
         "log_path": spec.log_path or "",
         "healthcheck": hc,
-        "health_log": str(bundle / "healthcheck.log") if hc else "",
+        "health_log": str(bundle / "healthcheck.log") if has_healthcheck(hc) else "",
         "notify_socket": os.environ.get("NOTIFY_SOCKET", ""),
         "restart_count": 0,
     }

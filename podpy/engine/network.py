@@ -17,18 +17,17 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import logging
 import os
-import socket
 from pathlib import Path
 from typing import Any
 
 from podpy.spec.container import ContainerSpec, Mount
 from podpy.util.errors import PodpyError, UsageError
 from podpy.util.fsutil import atomic_write
+from podpy.util.log import get_logger
 from podpy.util.paths import Paths, real_uid, xdg_config_home
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)  # no ``import logging`` on the run path
 
 CONF_FILES = ("/usr/share/containers/containers.conf", "/etc/containers/containers.conf")
 UNPRIVILEGED_PORT_START = "/proc/sys/net/ipv4/ip_unprivileged_port_start"
@@ -53,7 +52,7 @@ def containers_conf() -> dict[str, dict[str, Any]]:
             continue
         except (OSError, tomllib.TOMLDecodeError) as e:
             raise PodpyError(f"reading {f}: {e}") from None
-        for table in ("containers", "network"):
+        for table in ("containers", "network", "engine"):
             if isinstance(data.get(table), dict):
                 merged.setdefault(table, {}).update(data[table])
     return merged
@@ -86,13 +85,12 @@ def _unprivileged_start() -> int:
         return 1024
 
 
-def _sock_type(proto: object) -> int:
-    return socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
+def _bind_test(ip: str, port: int, proto: object) -> tuple[Any, int]:
+    """A socket bound to (ip, port) as the helper will bind it, and its port (0 asks the kernel)."""
+    import socket  # 2 ms: not on the --network none path
 
-
-def _bind_test(ip: str, port: int, proto: object) -> tuple[socket.socket, int]:
     fam = socket.AF_INET6 if ":" in ip else socket.AF_INET
-    s = socket.socket(fam, _sock_type(proto))
+    s = socket.socket(fam, socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM)
     try:
         if proto != "udp":
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as slirp4netns and pasta bind
@@ -153,9 +151,15 @@ def prepare(paths: Paths, spec: ContainerSpec, image_cfg: dict[str, Any]) -> Con
         return spec  # the fast path (``run --rm --network none``): nothing to resolve
     mode = parse_network(spec.network)
     network = spec.network
+    conf = containers_conf() if mode.kind in ("private", "slirp4netns") else {}
     if mode.kind == "private":
-        network = _default_mode(containers_conf())
+        network = _default_mode(conf)
         mode = parse_network(network)
+    if mode.kind == "slirp4netns" and not mode.slirp:  # Podman: [engine] network_cmd_options when none given
+        opts = conf.get("engine", {}).get("network_cmd_options") or []
+        if opts:
+            network = "slirp4netns:" + ",".join(map(str, opts))
+            mode = parse_network(network)
     if mode.kind == "none" and (spec.dns or spec.dns_search or spec.dns_options):
         flag = "dns" if spec.dns else "dns-search" if spec.dns_search else "dns-option"
         raise UsageError(f"conflicting options: {flag} and the network mode: none")
@@ -169,6 +173,8 @@ def prepare(paths: Paths, spec: ContainerSpec, image_cfg: dict[str, Any]) -> Con
     if spec.ports or spec.publish_all:
         if mode.has_helper:
             ports = _ports(spec, image_cfg)
+            if mode.kind == "slirp4netns" and any(":" in str(p["host_ip"]) for p in ports):
+                raise UsageError("slirp4netns cannot publish ports on IPv6 host addresses: use --network pasta")
         elif spec.ports:
             log.warning("Port mappings have been discarded as one of the Host, Container, Pod, and None network modes are in use")
     return dataclasses.replace(spec, network=network, ports=ports)
@@ -216,22 +222,27 @@ def _read(path: str, limit: int = 1 << 20) -> str:
 
 
 def host_ip() -> str:
-    """The host's first non-loopback IPv4 address (Podman 4.3's host.containers.internal, rootless)."""
+    """The host's first non-loopback IPv4 address (Podman 4.3's host.containers.internal, rootless).
+
+    SIOCGIFCONF through ``_socket`` (``socket`` itself costs 2 ms, on the ``--network none`` path)."""
+    import _socket
     import array
     import fcntl
     import struct
 
     siocgifconf, size = 0x8912, 40
     buf = array.array("B", b"\0" * size * 64)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            n = struct.unpack("iL", fcntl.ioctl(s.fileno(), siocgifconf,
-                                                struct.pack("iL", len(buf), buf.buffer_info()[0])))[0]  # fmt: skip
-        except OSError:
-            return ""
+    s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    try:
+        req = struct.pack("iL", len(buf), buf.buffer_info()[0])
+        n = struct.unpack("iL", fcntl.ioctl(s.fileno(), siocgifconf, req))[0]
+    except OSError:
+        return ""
+    finally:
+        s.close()
     raw = buf.tobytes()[:n]
     for off in range(0, n, size):
-        ip = socket.inet_ntoa(raw[off + 20 : off + 24])
+        ip = _socket.inet_ntoa(raw[off + 20 : off + 24])
         if not ip.startswith("127."):
             return ip
     return ""
@@ -246,18 +257,24 @@ def _host_resolv() -> str:
     return text
 
 
+def _slirp_addresses(mode: Any) -> dict[str, str]:
+    from podpy.network import slirp  # ipaddress & co.: not on the --network none path
+
+    return slirp.addresses(mode.slirp)
+
+
 def etc_files(paths: Paths, spec: ContainerSpec, userdata: Path, hostname: str, name: str) -> list[Mount]:
     """/etc/hostname, /etc/hosts, /etc/resolv.conf written as Podman 4.3 writes them and bound in.
 
     No resolv.conf with --network none and no hosts with --no-hosts (the image's stay), as Podman;
     ``container:NAME`` shares that container's files.
     """
-    from podpy.network import etc, slirp
+    from podpy.network import etc
 
     mode = _mode(spec)
+    slirp_addr = _slirp_addresses(mode) if mode.kind == "slirp4netns" else {}
     wanted = {m.destination for m in spec.mounts}
-    # Podman 4.3 writes no newline; podpy keeps one except for --network host (tests/system/run rely on it)
-    files: dict[str, str | Path] = {"/etc/hostname": hostname if mode.kind == "host" else f"{hostname}\n"}
+    files: dict[str, str | Path] = {"/etc/hostname": hostname}  # no newline, as Podman 4.3 writes it
     if mode.kind == "container":
         from podpy.engine import containers
 
@@ -272,7 +289,7 @@ def etc_files(paths: Paths, spec: ContainerSpec, userdata: Path, hostname: str, 
             base = _read(str(cconf.get("base_hosts_file") or "/etc/hosts"))
             own: tuple[str, list[str]] | None = None
             if mode.kind == "slirp4netns":
-                own = (slirp.addresses(mode.slirp)["ip"], [hostname, name])
+                own = (slirp_addr["ip"], [hostname, name])
             elif mode.kind == "pasta":
                 own = (host_ip() or "127.0.0.1", [hostname, name])
             elif mode.kind in ("none", "ns"):
@@ -281,11 +298,11 @@ def etc_files(paths: Paths, spec: ContainerSpec, userdata: Path, hostname: str, 
 
             files["/etc/hosts"] = etc.hosts_file(base, parse_add_host(spec.add_hosts), host_ip(), own)
         if mode.kind != "none":
-            first = [slirp.addresses(mode.slirp)["dns"]] if mode.kind == "slirp4netns" else []
+            first = [slirp_addr["dns"]] if slirp_addr else []
             files["/etc/resolv.conf"] = etc.resolv_conf(
-                _host_resolv(), nameservers=spec.dns or list(cconf.get("dns_servers") or []),
-                searches=spec.dns_search or list(cconf.get("dns_searches") or []),
-                options=spec.dns_options or list(cconf.get("dns_options") or []), first=first,
+                _host_resolv(), nameservers=[*(cconf.get("dns_servers") or []), *spec.dns],  # Podman: config, then flags
+                searches=[*(cconf.get("dns_searches") or []), *spec.dns_search],
+                options=[*(cconf.get("dns_options") or []), *spec.dns_options], first=first,
                 filter_host=mode.kind != "host", ipv6=mode.slirp.get("enable_ipv6", "true") == "true",
             )  # fmt: skip
     mounts = []
@@ -341,10 +358,11 @@ def _join_target(paths: Paths, rec: Any, mode: Any) -> None:
             atomic_write(cfg_path, json.dumps(cfg, indent=1), fsync=False)
 
 
-def setup(paths: Paths, rec: Any) -> None:
+def setup(paths: Paths, rec: Any, st: Any = None) -> None:
     """Before the runtime creates the container: its network namespace, helper and port forwards.
 
-    On failure nothing is left running, and a ``--rm`` container is removed (it never ran)."""
+    On failure nothing is left running, and a ``--rm`` container is removed (it never ran); ``st``:
+    the caller's State when it holds the container's lock (the lock is not re-entrant)."""
     spec = rec.config.get("spec") or {}
     network = str(spec.get("network") or "private")
     if network in ("none", "host") or network.startswith("ns:"):
@@ -358,7 +376,10 @@ def setup(paths: Paths, rec: Any) -> None:
             from podpy.engine import containers
 
             with contextlib.suppress(PodpyError):
-                containers.remove(paths, rec.id, force=True, timeout=0)
+                if st is not None:
+                    containers.remove_locked(st, paths, st.get(rec.id), force=True, timeout=0)
+                else:
+                    containers.remove(paths, rec.id, force=True, timeout=0)
         raise
 
 
@@ -409,7 +430,8 @@ def teardown(paths: Paths, cid: str) -> None:
         record = json.loads(rpath.read_text())
     except (OSError, ValueError):
         record = {}
-    helper.stop(int(record.get("pid") or 0), ns)
+    pid = int(record.get("pid") or 0) or helper.find_serving(ns)  # 0: killed before it recorded the pid
+    helper.stop(pid, ns)
     netns.remove(ns)
     for suffix in (".json", ".sock", ".pid", ".log"):
         with contextlib.suppress(FileNotFoundError):

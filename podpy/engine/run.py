@@ -7,7 +7,8 @@ directly, this process acting as the monitor (its pid is recorded, so ``kill -9`
 noticed like a dead monitor) and the container's stdio being the terminal's; ``run -d`` starts it
 under the conmon-like monitor (``engine.containers.start``) and returns at once; ``run -t`` starts it
 there too and attaches to it (``engine.attach``: PTY, detach keys, ``podpy attach`` later).
-Networking: no slirp4netns/pasta yet, so the default ``private`` network has a loopback only.
+Networking (``engine.network``): create resolves the mode and ports and writes /etc files; the
+namespace and slirp4netns/pasta are set up when the container starts (as in Podman).
 """
 
 from __future__ import annotations
@@ -260,8 +261,7 @@ def create(paths: Paths, spec: ContainerSpec, *, pull: str = "missing", storage_
     from podpy.rootless.userns import ensure_userns
     from podpy.runtime import spec as rs
     from podpy.runtime.users import resolve_user, setup_keep_id
-    from podpy.store.idshift import IdMap
-    from podpy.store.rootfs import mount_rootfs, prepare_volumes, unmount_rootfs
+    from podpy.store.rootfs import mount_rootfs, prepare_volumes, rootfs_idmap, unmount_rootfs
 
     if pull not in PULL_POLICIES:
         raise UsageError(f"invalid pull policy {pull!r}: use one of {', '.join(PULL_POLICIES)}")
@@ -281,10 +281,7 @@ def create(paths: Paths, spec: ContainerSpec, *, pull: str = "missing", storage_
     ensure_userns(paths)
     st = containers.open_state(paths)
     if spec.name:
-        try:
-            holder = st.get(spec.name)
-        except NotFoundError:
-            holder = None
+        holder = st.get_by_name(spec.name)
         if holder is not None:
             if not replace:
                 raise name_in_use(spec.name, holder.id)
@@ -296,11 +293,11 @@ def create(paths: Paths, spec: ContainerSpec, *, pull: str = "missing", storage_
     cid = os.urandom(32).hex()  # as secrets.token_hex(32), without importing hashlib/hmac/random
     record = ContainerRecord(id=cid, name=spec.name or random_name(), image_id=rec.id,
                              image_name=_image_name(rec, spec.image), state="configured",
-                             labels=dict(spec.labels), monitor_pid=os.getpid(),
+                             labels={**(image_cfg.get("Labels") or {}), **spec.labels}, monitor_pid=os.getpid(),
                              monitor_start=liveness.proc_start_time(os.getpid()) or 0)  # fmt: skip
     for _ in range(20):
         try:
-            st.create(record)
+            st.create(record, event=False)  # "create" when it is created (a failed create logs nothing)
             break
         except ConflictError:
             if spec.name:
@@ -312,7 +309,7 @@ def create(paths: Paths, spec: ContainerSpec, *, pull: str = "missing", storage_
         cdir.mkdir(parents=True, mode=0o700)
         host = rs.HostLimits.current()
         uidm, gidm, kuid, kgid = rs.userns_mappings(spec.userns, host) if spec.userns != "host" else ([], [], -1, -1)
-        idmap = IdMap.from_oci(uidm, gidm) if uidm else None  # --userns keep-id/nomap: id-shifted rootfs
+        idmap = rootfs_idmap(uidm, gidm)  # --userns keep-id/nomap: the rootfs gets shifted owners
         mounted = mount_rootfs(store.layer_dirs(rec), cdir, choice.driver, mount_program=choice.mount_program,
                                idmap=idmap)  # fmt: skip
         log.debug("container %s: rootfs %s (%s)", cid[:12], mounted.path, mounted.driver)
@@ -359,7 +356,7 @@ def create(paths: Paths, spec: ContainerSpec, *, pull: str = "missing", storage_
             "cidfile": os.path.abspath(cidfile) if cidfile else "",
             "create_command": ["podpy", *sys.argv[1:]],
         }
-        record = st.update(cid, state="created", config=info, monitor_pid=0, monitor_start=0)
+        record = st.update(cid, state="created", config=info, monitor_pid=0, monitor_start=0, event="create")
         if cidfile:
             atomic_write(cidfile, cid, fsync=False)
     except BaseException:
@@ -373,13 +370,13 @@ def create(paths: Paths, spec: ContainerSpec, *, pull: str = "missing", storage_
     return record
 
 
-def _relay(streams: dict[int, tuple[int, bytes]], log_file: str) -> None:
+def _relay(streams: dict[int, tuple[int, bytes]], log_file: str, max_size: int = 0) -> None:
     """The relay child's loop: copy each pipe to its terminal fd and to the log until every pipe ends."""
     import select
 
     from podpy.monitor.logfmt import LogWriter
 
-    log_w = LogWriter(log_file)
+    log_w = LogWriter(log_file, max_size)
     poller = select.poll()
     for fd in streams:
         poller.register(fd, select.POLLIN)
@@ -395,10 +392,12 @@ def _relay(streams: dict[int, tuple[int, bytes]], log_file: str) -> None:
             log_w.write(name, data)
             with contextlib.suppress(OSError):  # the terminal may be gone; the log still gets it
                 _write_all(dest, data)
-    log_w.close()
+    # closed without LogWriter.close()'s fsync: conmon does not sync its logs either, and ``run``
+    # waits for this process to end
+    os.close(log_w.fd)
 
 
-def _start_log_relay(log_file: str) -> tuple[int, list[int]]:
+def _start_log_relay(log_file: str, max_size: int = 0) -> tuple[int, list[int]]:
     """Foreground without -t: the container writes into pipes; a forked relay copies them to our
     stdout/stderr and to the k8s-file log, so ``podpy logs`` works for foreground runs as in Podman.
     A process (not a thread): the runtime forks right after, and forking with threads is unsafe."""
@@ -417,7 +416,7 @@ def _start_log_relay(log_file: str) -> tuple[int, list[int]]:
                 signal.signal(sig, signal.SIG_IGN)  # the CLI forwards signals; the relay must outlive them
             os.close(out_w)
             os.close(err_w)
-            _relay({out_r: (saved[0], b"stdout"), err_r: (saved[1], b"stderr")}, log_file)
+            _relay({out_r: (saved[0], b"stdout"), err_r: (saved[1], b"stderr")}, log_file, max_size)
         except BaseException:
             code = 1
         finally:
@@ -467,14 +466,22 @@ def _foreground(paths: Paths, rec: ContainerRecord, spec: ContainerSpec) -> int:
     """Run a created container with this process as its monitor (no second process: fast, and the
     container's stdio is ours). The record says so: ``monitor_pid`` is this process, so a ``kill -9``
     of the CLI is noticed like a dead monitor."""
-    from podpy.engine import containers, network
+    from podpy.engine import containers, health, network
     from podpy.monitor import exitfile, liveness
     from podpy.runtime import executor
+    from podpy.spec.container import has_healthcheck
 
-    if spec.terminal:  # -t: under the monitor, attached to it (detach keys, ``podpy attach`` later)
+    # -t, a restart policy or a health check: under the monitor, attached to it (detach keys,
+    # ``podpy attach`` later; the monitor restarts the container and runs its checks)
+    if spec.terminal or health.needs_monitor(spec) or has_healthcheck(rec.config.get("healthcheck")):
         from podpy.engine import attach
+        from podpy.monitor.spawn import MonitorError
 
-        return attach.start_attached(paths, rec.id, detach_keys=spec.detach_keys, sig_proxy=spec.sig_proxy)[1]
+        try:
+            return attach.start_attached(paths, rec.id, stdin=spec.terminal or spec.interactive,
+                                         detach_keys=spec.detach_keys, sig_proxy=spec.sig_proxy)[1]  # fmt: skip
+        except MonitorError as e:
+            raise runtime_error(e.message, e.exit_code) from None
     st = containers.open_state(paths)
     runtime = rec.config.get("runtime")
     root = containers.runtime_root(paths, runtime)
@@ -487,11 +494,17 @@ def _foreground(paths: Paths, rec: ContainerRecord, spec: ContainerSpec) -> int:
     me = os.getpid()
     st.update(rec.id, state="running", monitor_pid=me, monitor_start=liveness.proc_start_time(me) or 0,
               started_at=time.time_ns(), exit_code=None, finished_at=0, event=("init", "start", "attach"))  # fmt: skip
+    if spec.sdnotify != "ignore" and (os.environ.get("NOTIFY_SOCKET") or rec.config.get("notify_socket")):
+        health.on_started(st.get(rec.id), me)  # MAINPID (and READY=1 for conmon) as Podman sends them
     if not spec.interactive:
         _stdin_devnull()
     code = 255
     error: PodpyError | None = None
-    relay = _start_log_relay(containers.log_path(paths, rec))
+    relay = (
+        None  # the container writes to our stdio directly, no log kept
+        if spec.log_driver in ("none", "passthrough")
+        else _start_log_relay(containers.log_path(paths, rec), spec.log_max_size)
+    )
     try:
         if containers.is_podpy_runtime(runtime):
             code = executor.run(
@@ -526,12 +539,12 @@ def _foreground(paths: Paths, rec: ContainerRecord, spec: ContainerSpec) -> int:
 def _early_monitor(paths: Paths, spec: ContainerSpec, runtime: str | None) -> Any:
     """``run -d``: start the monitor (and its warm runtime) now, so that their interpreters start on
     the other CPU while this process creates the container; ``containers.start`` hands it the config."""
-    from podpy.engine.containers import is_podpy_runtime
+    from podpy.engine.containers import warm_runtime
     from podpy.monitor.spawn import PendingMonitor
     from podpy.rootless.userns import ensure_userns
 
     ensure_userns(paths)  # the monitor must be forked inside podpy's namespace
-    return PendingMonitor(warm=is_podpy_runtime(runtime),
+    return PendingMonitor(warm=warm_runtime(runtime),
                           passthrough=getattr(spec, "log_driver", "") == "passthrough")  # fmt: skip
 
 

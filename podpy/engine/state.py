@@ -246,6 +246,11 @@ class State:
         """By full id, name, or unique id prefix. NotFoundError / ConflictError (ambiguous prefix)."""
         return _row_to_record(self._resolve(self.conn, ref))
 
+    def get_by_name(self, name: str) -> ContainerRecord | None:
+        """Exactly this name (no ID-prefix match): what a new container's ``--name`` collides with."""
+        row = self.conn.execute("SELECT * FROM containers WHERE name = ?", (name,)).fetchone()
+        return _row_to_record(row) if row is not None else None
+
     def exists(self, ref: str) -> bool:
         try:
             self.get(ref)

@@ -14,5 +14,6 @@ Modules (this package imports nothing itself, so importing one module stays chea
 - ``exitfile``: the exit file (atomic write, read).
 - ``syncpipe``: the one-line JSON messages on the sync pipe.
 - ``notify``: sd_notify (READY=1, MAINPID).
+- ``restart``: the ``--restart`` policy decision and the "stopped by user" marker.
 - ``liveness``: pid + start time, to tell whether a monitor still runs after ``kill -9``.
 """

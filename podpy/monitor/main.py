@@ -396,7 +396,7 @@ class Monitor:
             self.poller.unregister(fd)
         except KeyError:
             pass
-        if ev & (select.POLLERR | select.POLLNVAL):
+        if ev & (select.POLLERR | select.POLLNVAL | select.POLLHUP):  # HUP: closed (detached), not half-closed
             self.drop_client(fd)
         if self.cfg["stdin"] and not self.cfg["leave_stdin_open"] and not self.terminal:
             self.close_stdin()
@@ -642,7 +642,7 @@ class Monitor:
             from podpy.monitor import notify
 
             try:
-                notify.ready(self.ctr_pid, self.cfg["notify_socket"] or None)
+                notify.ready(os.getpid(), self.cfg["notify_socket"] or None)  # as conmon: MAINPID is the monitor
             except OSError as e:
                 self.diag(f"sd_notify failed: {e}")
         self.schedule_health()

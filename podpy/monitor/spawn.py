@@ -2,10 +2,16 @@
 
 Double fork + ``setsid``: the monitor is nobody's child and has no controlling terminal, so it
 outlives the CLI and the user's shell. The monitor is a fresh ``python -S -E`` interpreter
-importing only ``podpy.monitor.main`` (see ``main``'s docstring), which keeps it small; it is
-told what to do through ``monitor.json`` in the container's state dir. The spawner blocks on
-the sync pipe until the monitor reports the container's pid (``MonitorHandle``) or the
-runtime's error (``MonitorError`` carrying the runtime's message in one line).
+importing only ``podpy.monitor.main`` (see ``main``'s docstring), which keeps it small; its
+configuration arrives marshalled on a pipe (a copy goes to ``monitor.json`` in the container's
+state dir for people). The spawner blocks on the sync pipe until the monitor reports the
+container's pid (``MonitorHandle``) or the runtime's error (``MonitorError`` carrying the
+runtime's message in one line).
+
+Speed (``run -d`` waits for all of this): ``PendingMonitor`` starts the monitor before its
+configuration exists, so its interpreter starts while the CLI still creates the container; and for
+podpy's own runtime the monitor's boot keeps a warm runtime (see ``_BOOT``), so ``RUNTIME create``
+does not start a cold interpreter that imports the executor.
 """
 
 from __future__ import annotations
@@ -136,8 +142,9 @@ def _readable(fd: int, timeout: float) -> bool:
 
 # The warm runtime. ``RUNTIME create`` with podpy's own runtime is a Python program, and a cold
 # interpreter importing the executor costs ~20 ms on the path ``run -d`` waits for. So the monitor's
-# boot forks, before the monitor imports anything, a child that imports the runtime and waits on a
-# socketpair (SERVER_FD). The runtime command the monitor runs is then ``python -S -E -c _CLIENT``: it
+# boot forks, before the monitor imports anything, a child that imports the runtime's CLI entry point
+# (ENTRY, ``module:function``, given by the engine: the monitor does not know the runtime) and waits
+# on a socketpair (SERVER_FD). The runtime command the monitor runs is then ``python -S -E -c _CLIENT``: it
 # passes its argv, cwd, environment and stdio (SCM_RIGHTS) over CLIENT_FD and exits with the status
 # the warm child's forked worker ended with. One request is served; later ones (or a dead server) make
 # the client exec the real runtime. The container init still ends up the monitor's child: the worker
@@ -147,11 +154,11 @@ _BOOT = """
 import sys, os
 sys.path.insert(0, sys.argv.pop(1))
 if len(sys.argv) > 3:
-    srv, cli = int(sys.argv.pop(3)), int(sys.argv.pop(3))
+    srv, cli, entry = int(sys.argv.pop(3)), int(sys.argv.pop(3)), sys.argv.pop(3)
     if os.fork() == 0:
         os.close(cli); os.close(int(sys.argv[1])); os.close(int(sys.argv[2]))
         from podpy.monitor.spawn import warm_runtime_server
-        warm_runtime_server(srv)
+        warm_runtime_server(srv, entry)
     os.close(srv)
 from podpy.monitor.main import main
 sys.exit(main(sys.argv[1:]))
@@ -173,10 +180,11 @@ os.execv(real[0], real + args)
 """
 
 
-def monitor_argv(config_fd: int, sync_fd: int, python: str | None = None, warm: tuple[int, int] = (-1, -1)) -> list[str]:
-    """The monitor's command line: ``python -S -E -c BOOT ROOT CONFIG_FD SYNC_FD [SERVER_FD CLIENT_FD]``."""
+def monitor_argv(config_fd: int, sync_fd: int, python: str | None = None,
+                 warm: tuple[int, int, str] | None = None) -> list[str]:  # fmt: skip
+    """The monitor's command line: ``python -S -E -c BOOT ROOT CONFIG_FD SYNC_FD [SERVER_FD CLIENT_FD ENTRY]``."""
     argv = [python or sys.executable, "-S", "-E", "-c", _BOOT, _ROOT, str(config_fd), str(sync_fd)]
-    return argv + [str(warm[0]), str(warm[1])] if warm[0] >= 0 else argv
+    return argv + [str(warm[0]), str(warm[1]), warm[2]] if warm else argv
 
 
 def warm_runtime_argv(client_fd: int, runtime: list[str], python: str | None = None) -> list[str]:
@@ -184,14 +192,16 @@ def warm_runtime_argv(client_fd: int, runtime: list[str], python: str | None = N
     return [python or sys.executable, "-S", "-E", "-c", _CLIENT, str(client_fd), str(len(runtime)), *runtime]
 
 
-def warm_runtime_server(fd: int) -> None:  # pragma: no cover - runs in the monitor's forked child
-    """Import podpy's runtime, serve one ``_CLIENT`` request on ``fd`` in a forked worker, exit."""
+def warm_runtime_server(fd: int, entry: str) -> None:  # pragma: no cover - runs in a forked child
+    """Import ``entry`` (``module:function``, a runtime CLI's ``main(argv) -> int``), serve one
+    ``_CLIENT`` request on ``fd`` in a forked worker, exit."""
     code = 0
     try:
+        import importlib
         import socket
 
-        from podpy.runtime import oci_cli
-
+        module, _, func = entry.partition(":")
+        runtime_main = getattr(importlib.import_module(module), func)
         s = socket.socket(fileno=fd)
         msg, fds, _flags, _addr = socket.recv_fds(s, 1 << 20, 3)
         if not msg:
@@ -203,10 +213,15 @@ def warm_runtime_server(fd: int) -> None:  # pragma: no cover - runs in the moni
             try:
                 for i, f in enumerate(fds[:3]):
                     os.dup2(f, i)
+                for f in fds:
+                    if f > 2:
+                        os.close(f)
+                sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 - the process's own stdio
+                sys.stderr = open(2, "w", closefd=False, errors="backslashreplace")  # noqa: SIM115
                 os.chdir(cwd)
                 os.environ.clear()
                 os.environ.update(env)
-                status = oci_cli.main(args)
+                status = runtime_main(args)
             except SystemExit as e:
                 status = e.code if isinstance(e.code, int) else 1
             except BaseException as e:  # noqa: BLE001 - report like a failed runtime
@@ -217,7 +232,7 @@ def warm_runtime_server(fd: int) -> None:  # pragma: no cover - runs in the moni
                     sys.stderr.flush()
                 os._exit(status)
         for f in fds:
-            os.close(f)
+            os.close(f)  # the worker has them
         _, st = os.waitpid(pid, 0)
         s.send(str(os.waitstatus_to_exitcode(st) % 256 if os.WIFEXITED(st) else 128 + os.WTERMSIG(st)).encode())
     except BaseException:  # noqa: BLE001 - the client then runs the real runtime
@@ -231,12 +246,12 @@ class PendingMonitor:
     the CLI still mounts the rootfs and writes the bundle, on the other CPU). ``start(cfg)`` hands it
     the configuration and waits for its report; ``cancel()`` lets it exit without doing anything.
 
-    Start it inside podpy's user namespace (it keeps the namespaces it is forked in). ``warm``: also
-    fork a warm podpy runtime for its ``RUNTIME create`` (only for podpy's own runtime).
+    Start it inside podpy's user namespace (it keeps the namespaces it is forked in). ``warm``: the
+    ``module:function`` CLI entry point of the runtime (podpy's own) to keep warm for ``RUNTIME create``.
     ``passthrough``: the monitor keeps this process's stdio (``--log-driver passthrough``).
     """
 
-    def __init__(self, *, python: str | None = None, warm: bool = False, passthrough: bool = False) -> None:
+    def __init__(self, *, python: str | None = None, warm: str | None = None, passthrough: bool = False) -> None:
         import socket
 
         self.python = python
@@ -248,7 +263,7 @@ class PendingMonitor:
             a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             srv, cli = a.detach(), b.detach()
         self.client_fd = cli
-        argv = monitor_argv(self._cfg_r, w, python, (srv, cli))
+        argv = monitor_argv(self._cfg_r, w, python, (srv, cli, warm) if warm else None)
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
@@ -331,7 +346,7 @@ def spawn_monitor(
     python: str | None = None,
     timeout: float | None = None,
     pending: PendingMonitor | None = None,
-    warm: bool = False,
+    warm: str | None = None,
 ) -> MonitorHandle:
     """Start the monitor for ``cfg`` and wait until the container runs (or failed to start).
 
@@ -339,7 +354,8 @@ def spawn_monitor(
     it). With ``log_driver="passthrough"`` the container gets this process's stdin/out/err.
     ``timeout``: give up waiting for the report (the monitor is then killed) after that many seconds.
     ``pending``: a monitor started earlier (``PendingMonitor``) to hand ``cfg`` to, instead of a new one.
-    ``warm``: ``cfg.runtime`` is podpy's own runtime: a new monitor gets a warm one (see ``_BOOT``).
+    ``warm``: ``cfg.runtime`` is podpy's own runtime, whose CLI entry point (``module:function``) this
+    is: a new monitor keeps it warm (see ``_BOOT``).
     """
     cfg = cfg.resolved()
     passthrough = cfg.log_driver == "passthrough"

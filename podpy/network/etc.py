@@ -37,7 +37,7 @@ def hosts_file(base: str, extra: list[tuple[str, str]], internal_ip: str, own: H
         special.append(own)
     lines = [f"{ip}\t{' '.join(ns)}\n" for ip, ns in user]
     for ip, ns in special:
-        free = [n for n in dict.fromkeys(ns) if n not in names]
+        free = [n for n in ns if n not in names]  # a name twice in one entry stays twice, as in Podman
         if free:
             lines.append(f"{ip}\t{' '.join(free)}\n")
     return "".join(lines)

@@ -85,6 +85,14 @@ def serves(pid: int, marker: str) -> bool:
     return marker.encode() in cmdline.split(b"\0")
 
 
+def find_serving(marker: str) -> int:
+    """The helper serving ``marker`` when its pid was never recorded (a start killed half-way); 0: none."""
+    for entry in os.scandir("/proc"):  # our namespace's path on its command line is unique to it
+        if entry.name.isdigit() and serves(int(entry.name), marker):
+            return int(entry.name)
+    return 0
+
+
 def stop(pid: int, marker: str, timeout: float = 2.0) -> None:
     """SIGTERM, then SIGKILL after ``timeout``; only while ``pid`` is still our helper."""
     if pid <= 0 or not serves(pid, marker):

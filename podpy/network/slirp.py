@@ -93,10 +93,6 @@ def api(api_socket: str, request: dict[str, object]) -> dict[str, object]:
 def add_hostfwd(api_socket: str, port: dict[str, object], guest_ip: str) -> None:
     args = {"proto": port["protocol"], "host_addr": port.get("host_ip") or "0.0.0.0",
             "host_port": port["host_port"], "guest_addr": guest_ip, "guest_port": port["container_port"]}  # fmt: skip
-    if ":" in str(args["host_addr"]):
-        raise PodpyError(
-            f"-p {args['host_addr']}: slirp4netns cannot publish on IPv6 host addresses: use --network pasta"
-        )
     reply = api(api_socket, {"execute": "add_hostfwd", "arguments": args})
     if "error" in reply:
         err = reply["error"]

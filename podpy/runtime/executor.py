@@ -564,6 +564,13 @@ def _open_sync(cfg: dict[str, Any], fifo: str, console: str | None) -> tuple[int
     return fifo_fd, console_sock
 
 
+def default_signals() -> None:
+    """Python ignores SIGPIPE and SIGXFSZ, and an ignored signal stays ignored across exec: the
+    container would inherit that (Podman's containers show ``SigIgn: 0``)."""
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def _init(
     cfg: dict[str, Any], bundle: str, early: tuple[int, socket.socket | None], w: int, preserve_fds: int
 ) -> NoReturn:
@@ -652,6 +659,7 @@ def _init(
     except OSError as e:
         os.write(2, f"podpy-runtime: waiting for start: {_oserr(e)}\n".encode())
         os._exit(1)
+    default_signals()
     try:
         os.execve(exe, proc["args"], dict(_env_pairs(env)))
     except OSError as e:

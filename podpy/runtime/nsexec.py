@@ -147,19 +147,35 @@ def _detached(mid: int, r: int) -> int:
 
 
 def _relay_console(c_ours: int, console: Callable[[int], None]) -> None:
-    """Receive the PTY master from the process (nothing when it failed before) and relay it."""
+    """Receive the PTY master from the process (nothing when it failed before), give it our window
+    size, let the process go on (it waits for that byte), and relay it."""
     sock = socket.socket(fileno=c_ours)
     try:
-        _msg, fds, _flags, _addr = socket.recv_fds(sock, 64, 1)
-    except OSError:
-        fds = []
-    finally:
-        sock.close()
-    if fds:
         try:
+            _msg, fds, _flags, _addr = socket.recv_fds(sock, 64, 1)
+        except OSError:
+            return
+        if not fds:
+            return
+        try:
+            _copy_winsize(fds[0])
+            with contextlib.suppress(OSError):
+                sock.send(b"1")
             console(fds[0])
         finally:
             os.close(fds[0])
+    finally:
+        sock.close()
+
+
+def _copy_winsize(master: int) -> None:
+    import fcntl
+    import termios
+
+    for fd in (0, 1):
+        with contextlib.suppress(OSError):
+            fcntl.ioctl(master, termios.TIOCSWINSZ, fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8))
+            return
 
 
 def _supervise(mid: int, r: int, c_ours: int = -1, console: Callable[[int], None] | None = None) -> int:
@@ -255,7 +271,10 @@ def _apply_and_exec(process: dict[str, Any], linux: dict[str, Any], w: int, pres
                     console: int = -1) -> NoReturn:  # fmt: skip
     sc = sc_mod.get()
     if console >= 0:  # the container's /dev/ptmx (we are in its mount namespace and root), before setuid
+        ack = os.dup(console)
         ex._setup_console(socket.socket(fileno=console), int((process.get("user") or {}).get("uid", 0)))
+        os.read(ack, 1)  # until the caller has given the terminal its window size (or is gone)
+        os.close(ack)
     for rl in process.get("rlimits") or []:
         rid = ex.RLIMITS.get(rl.get("type", ""))
         if rid is None:
@@ -272,6 +291,7 @@ def _apply_and_exec(process: dict[str, Any], linux: dict[str, Any], w: int, pres
     exe = ex._lookup(process["args"][0], env)
     sc.close_range(3 + preserve_fds, 0xFFFFFFFF, sc_mod.CLOSE_RANGE_CLOEXEC)
     os.set_inheritable(w, False)
+    ex.default_signals()
     try:
         os.execve(exe, process["args"], dict(ex._env_pairs(env)))
     except OSError as e:

@@ -144,12 +144,13 @@ def append_in_root(rootfs: str, unsafe: str, line: str, owner: tuple[int, int]) 
     never through a symlink out of it (:func:`open_in_root`)."""
     import os
 
-    from podpy.runtime.rootpath import mkdir_in_root, open_in_root
+    from podpy.runtime.rootpath import mkdir_in_root, open_in_root, secure_join
 
     try:
         fd = open_in_root(rootfs, unsafe, os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK)
-    except FileNotFoundError:
-        mkdir_in_root(rootfs, os.path.dirname(unsafe))
+    except FileNotFoundError:  # missing, or a dangling symlink: created where it points, inside
+        target = os.path.relpath(secure_join(rootfs, unsafe), rootfs)
+        mkdir_in_root(rootfs, "/" + os.path.dirname(target))
         fd = open_in_root(rootfs, unsafe, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL)
         os.fchmod(fd, 0o644)
         os.fchown(fd, *owner)

@@ -19,13 +19,10 @@ with its ``uidmapping=``/``gidmapping=`` options (:meth:`IdMap.fuse_options`).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
-import secrets
 import shutil
 import stat
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,7 +56,10 @@ def _shift(i: int, maps: Triples, what: str) -> int:
     for c, h, s in maps:
         if c <= i < c + s:
             return h + i - c
-    raise StoreError(f"container {what} {i} cannot be mapped to a host ID by the container's user namespace")
+    raise StoreError(
+        f"container {what} {i} cannot be mapped to a host ID by the container's user namespace: the image"
+        " needs subordinate ids (/etc/subuid, /etc/subgid ranges for your user, then `podpy system migrate`)"
+    )
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,8 @@ class IdMap:
     @property
     def key(self) -> str:
         """A short stable name for the mapping (the cache directory of its shifted layers)."""
+        import hashlib  # lazily: ``podpy run`` imports this module on its hot path
+
         return hashlib.sha256(json.dumps([self.uids, self.gids]).encode()).hexdigest()[:16]
 
     def uid(self, i: int) -> int:
@@ -97,6 +99,15 @@ class IdMap:
 
     def gid(self, i: int) -> int:
         return _shift(i, self.gids, "gid")
+
+    def container_ids(self, uid: int, gid: int) -> tuple[int, int]:
+        """The reverse: podpy-namespace IDs as the container sees them (-1 when unmapped), for
+        tools that read or write the container's files from outside (diff, cp, commit)."""
+
+        def back(i: int, maps: Triples) -> int:
+            return next((c + i - h for c, h, s in maps if h <= i < h + s), -1)
+
+        return back(uid, self.uids), back(gid, self.gids)
 
     def fuse_options(self) -> str:
         """fuse-overlayfs options showing the unshifted layers with this mapping (as Podman passes them)."""
@@ -109,6 +120,8 @@ class IdMap:
 
 def _fix_capability(value: bytes, rootid: int) -> bytes:
     """A file-capability xattr re-rooted at ``rootid`` (v3), so it applies in the container's namespace."""
+    import struct
+
     if len(value) < 20:
         return value
     magic = struct.unpack_from("<I", value)[0]
@@ -184,7 +197,8 @@ def shifted_layer(layer: Path, m: IdMap) -> Path:
     ``mapped/<key>`` is complete and a killed copier leaves only a ``.tmp-`` dir the next one removes.
     """
     mapped = layer.parent / "mapped"
-    final = mapped / m.key
+    # The store's layers are all ``<hex>/diff``; any other dir is told apart by its name.
+    final = mapped / (m.key if layer.name == "diff" else f"{layer.name}-{m.key}")
     if final.is_dir():
         return final
     if not layer.is_dir():
@@ -196,7 +210,7 @@ def shifted_layer(layer: Path, m: IdMap) -> Path:
         for p in mapped.iterdir():
             if p.name.startswith(".tmp-"):
                 shutil.rmtree(p, ignore_errors=True)
-        tmp = mapped / f".tmp-{m.key}-{os.getpid()}-{secrets.token_hex(4)}"
+        tmp = mapped / f".tmp-{final.name}-{os.getpid()}-{os.urandom(4).hex()}"
         try:
             copy_shifted(layer, tmp, m)
             os.rename(tmp, final)

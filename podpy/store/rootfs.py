@@ -35,12 +35,16 @@ import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from podpy.spec.container import Mount
-from podpy.store.idshift import IdMap, chown_tree, shifted_layer
 from podpy.util import syscalls as sc_mod
 from podpy.util.errors import StoreError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # idshift is imported only for containers with their own user namespace (hot path)
+    from typing import Any
+
+    from podpy.spec.container import Mount
+    from podpy.store.idshift import IdMap
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +216,29 @@ def _recorded_driver(container_dir: Path) -> str | None:
 
 def recorded_idmap(container_dir: Path) -> IdMap | None:
     """The user-namespace mapping the container's rootfs was made for (None: podpy's own)."""
-    return IdMap.from_json(_record(container_dir).get("idmap"))
+    return _idmap_of(_record(container_dir))
+
+
+def recorded_shifted(container_dir: Path) -> bool:
+    """Whether the rootfs's layers (and so its upper dir) hold id-shifted owners."""
+    return bool(_record(container_dir).get("shifted"))
+
+
+def rootfs_idmap(uid_mappings: list[dict[str, int]], gid_mappings: list[dict[str, int]]) -> IdMap | None:
+    """The container's OCI mappings as the rootfs needs them; None without a user namespace of its own."""
+    if not uid_mappings:
+        return None
+    from podpy.store.idshift import IdMap
+
+    return IdMap.from_oci(uid_mappings, gid_mappings)
+
+
+def _idmap_of(record: dict[str, Any]) -> IdMap | None:
+    if not record.get("idmap"):
+        return None
+    from podpy.store.idshift import IdMap
+
+    return IdMap.from_json(record["idmap"])
 
 
 def _order(driver: str | None, mount_program: str | None) -> list[str]:
@@ -284,7 +310,7 @@ def mount_rootfs(
             f"the container in {container_dir} was created with the vfs storage driver: "
             "use --storage-driver vfs for it, or remove it"
         )
-    old_map = IdMap.from_json(record.get("idmap"))
+    old_map = _idmap_of(record)
     if idmap is None:
         idmap = old_map
     elif old_map is not None and old_map != idmap:
@@ -299,6 +325,8 @@ def mount_rootfs(
     else:
         shifted, order = _mapped_plan(idmap, record, driver, mount_program)
         if shifted and order != ["vfs"]:
+            from podpy.store.idshift import shifted_layer
+
             lowers = [p if p.parent == container_dir else shifted_layer(p, idmap) for p in lowers]
             if not record:
                 os.chown(upper, idmap.uid(0), idmap.gid(0))  # the container's / is its root's
@@ -349,10 +377,11 @@ def prepare_volumes(mounts: list[Mount], container_dir: Path, uid: int, gid: int
     by the user are used as they are.
     """
     out: list[Mount] = []
-    owner = (idmap.uid(uid), idmap.gid(gid)) if idmap else (uid, gid)
-    root = (idmap.uid(0), idmap.gid(0)) if idmap else (0, 0)
     for n, m in enumerate(mounts):
         if m.chown:
+            from podpy.store.idshift import chown_tree
+
+            owner = (idmap.uid(uid), idmap.gid(gid)) if idmap else (uid, gid)
             try:
                 chown_tree(m.source, *owner)
             except OSError as e:
@@ -369,8 +398,8 @@ def prepare_volumes(mounts: list[Mount], container_dir: Path, uid: int, gid: int
             st = os.stat(m.source)
             os.chown(upper, st.st_uid, st.st_gid)
             os.chmod(upper, stat.S_IMODE(st.st_mode))
-            os.chown(work, *root)
-            m = Mount(m.type, m.destination, m.source, m.options, m.chown, m.overlay, str(upper), str(work))
+            os.chown(work, *((idmap.uid(0), idmap.gid(0)) if idmap else (0, 0)))
+            m = type(m)(m.type, m.destination, m.source, m.options, m.chown, m.overlay, str(upper), str(work))
         out.append(m)
     return out
 

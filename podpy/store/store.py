@@ -23,15 +23,32 @@ from pathlib import Path
 from podpy.spec.digest import parse_digest
 from podpy.spec.mediatypes import MAX_CONFIG_SIZE
 from podpy.store import session
-from podpy.store.blobs import BlobStore
 from podpy.store.images import ImageReader, ImageRecord, LayerRecord
-from podpy.store.layers import DEFAULT_MAX_UNPACKED, LayerInfo, LayerStore
 from podpy.util.errors import ImageNotKnown, StoreError
 from podpy.util.log import get_logger
 
 log = get_logger(__name__)
 
 __all__ = ["GCResult", "ImageRecord", "LayerInfo", "LayerRecord", "Store"]
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from podpy.store.blobs import BlobStore
+    from podpy.store.layers import LayerInfo, LayerStore
+
+# Where BlobStore keeps temp files and LayerStore the layers, relative to the store root: the leftover
+# check of every Store() needs them, and importing blobs (hashlib, secrets) costs start-up time on
+# ``run`` (tests/unit/store checks they agree with the classes).
+BLOB_TMP_DIR = "tmp"
+LAYER_DIR = "overlay"
+
+
+def __getattr__(name: str) -> object:
+    if name == "LayerInfo":  # re-exported, imported on first use
+        from podpy.store.layers import LayerInfo
+
+        return LayerInfo
+    raise AttributeError(name)
 
 
 @dataclass
@@ -45,13 +62,33 @@ class GCResult:
 class Store(ImageReader):
     """The image store under ``root``; cheap to create, safe to use from many threads and processes."""
 
-    def __init__(self, root: Path, *, max_unpacked: int = DEFAULT_MAX_UNPACKED, fsync: bool = True) -> None:
+    def __init__(self, root: Path, *, max_unpacked: int | None = None, fsync: bool = True) -> None:
         super().__init__(root)
-        self.blobs = BlobStore(self.root, fsync=fsync)
-        self.layers = LayerStore(self.root, max_unpacked=max_unpacked)
+        self._fsync = fsync
+        self._max_unpacked = max_unpacked  # None: LayerStore's default
+        self._blobs: BlobStore | None = None
+        self._layers: LayerStore | None = None
         self._lock_path = self.root / "locks" / "store.lock"
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.clean_leftovers()
+
+    @property
+    def blobs(self) -> BlobStore:
+        """The blob files (created on first use: ``run`` with a stored image never needs them)."""
+        if self._blobs is None:
+            from podpy.store.blobs import BlobStore
+
+            self._blobs = BlobStore(self.root, fsync=self._fsync)
+        return self._blobs
+
+    @property
+    def layers(self) -> LayerStore:
+        if self._layers is None:
+            from podpy.store.layers import LayerStore
+
+            kw = {} if self._max_unpacked is None else {"max_unpacked": self._max_unpacked}
+            self._layers = LayerStore(self.root, **kw)
+        return self._layers
 
     # -- sessions and maintenance ---------------------------------------------------------------
     @contextlib.contextmanager
@@ -62,7 +99,7 @@ class Store(ImageReader):
 
     def clean_leftovers(self) -> int:
         """Remove temp files and ``.tmp-`` dirs of killed writers, if no writer is active now."""
-        if not (self.blobs.tmp.exists() or self.layers.dir.exists()):
+        if not ((self.root / BLOB_TMP_DIR).exists() or (self.root / LAYER_DIR).exists()):
             return 0
         if not self._has_leftovers():
             return 0
@@ -77,10 +114,10 @@ class Store(ImageReader):
 
     def _has_leftovers(self) -> bool:
         with contextlib.suppress(FileNotFoundError):
-            if any(True for _ in os.scandir(self.blobs.tmp)):
+            if any(True for _ in os.scandir(self.root / BLOB_TMP_DIR)):
                 return True
         with contextlib.suppress(FileNotFoundError):
-            if any(e.name.startswith(".tmp-") for e in os.scandir(self.layers.dir)):
+            if any(e.name.startswith(".tmp-") for e in os.scandir(self.root / LAYER_DIR)):
                 return True
         return False
 

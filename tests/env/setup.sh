@@ -4,7 +4,7 @@
 # Idempotent and fast when already done: every step checks before it acts, so CI and developers
 # simply rerun it. It installs the Debian packages, creates the unprivileged user `podpytest` with
 # subuid/subgid ranges, makes /dev/net/tun usable, builds the venv /opt/podpy-test/venv with podpy
-# installed editable from the source tree, starts the loopback registries and the token issuer,
+# installed editable (a plain .pth path entry, no import hook) from the source tree, starts the loopback registries and the token issuer,
 # builds + pushes the test images and writes /opt/podpy-test/env.json (see tests/env/README.md).
 #
 # Usage: tests/env/setup.sh [--base | --no-images]
@@ -116,12 +116,15 @@ step_venv() {
   fi
   local stamp want
   stamp=$VENV/.podpy-install
-  want="$SRC $(sha256sum "$SRC/pyproject.toml" | cut -d' ' -f1)"
+  want="$SRC $(sha256sum "$SRC/pyproject.toml" | cut -d' ' -f1) compat"
   if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]] || ! "$VENV/bin/python" -c 'import podpy' 2>/dev/null; then
     log "installing podpy (editable) and test deps from $SRC into $VENV"
     local had_egg=0
     [[ -e $SRC/podpy.egg-info ]] && had_egg=1
+    # editable_mode=compat: a .pth line with the tree's path. The default (strict) mode installs an
+    # import-hook finder that every podpy start pays for (~7 ms of `site`, see issue 3's benchmark).
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$SRC[test]" \
+      --config-settings editable_mode=compat \
       2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
     # The build metadata pip leaves in the tree is not needed by the editable install.
     ((had_egg)) || rm -rf "$SRC/podpy.egg-info"

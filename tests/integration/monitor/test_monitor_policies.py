@@ -139,9 +139,21 @@ def test_bad_policy_flags(podpy: Any, flags: list[str], message: str) -> None:
     assert (r.returncode, r.stdout, r.stderr) == (125, "", f"Error: {message}\n")
 
 
-def test_restart_policy_needs_detach(podpy: Any) -> None:
-    r = podpy("run", "--restart", "always", IMG, "true")
-    assert r.returncode == 125 and "--restart needs -d" in r.stderr
+def test_foreground_run_restarts_under_the_monitor(podpy: Any) -> None:
+    """Without -d the policy still holds: the run goes through the monitor, attached; every run's
+    output is shown and the last exit code returned."""
+    r = podpy("run", "--name", "fg", "--restart", "on-failure:2", IMG, "sh", "-c", "echo run; exit 3")
+    assert (r.returncode, r.stdout) == (3, "run\nrun\nrun\n"), r.stderr
+    d = _poll(lambda: _inspect(podpy, "fg"), lambda d: d["State"]["Status"] == "exited")
+    assert (d["State"]["ExitCode"], d["RestartCount"]) == (3, 2)
+
+
+def test_foreground_run_sdnotify_conmon(podpy: Any, notify_socket: Any) -> None:
+    s, path = notify_socket
+    r = podpy("run", "--name", "fgn", "--sdnotify=conmon", IMG, "true", env={"NOTIFY_SOCKET": path})
+    assert r.returncode == 0, r.stderr
+    msg = s.recv(4096).decode()
+    assert msg.startswith("MAINPID=") and msg.endswith("\nREADY=1"), msg
 
 
 @pytest.fixture

@@ -214,7 +214,7 @@ def test_sdnotify_ready_and_mainpid(env: Env, tmp_path: Path) -> None:
     finally:
         s.close()
         os.unlink(sock_path)
-    assert set(msg.split("\n")) == {"READY=1", f"MAINPID={h['pid']}"}
+    assert set(msg.split("\n")) == {"READY=1", f"MAINPID={h['monitor_pid']}"}  # as conmon (--sdnotify=conmon)
 
 
 def test_monitor_rss_is_small(env: Env) -> None:

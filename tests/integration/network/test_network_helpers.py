@@ -98,7 +98,7 @@ def test_slirp4netns_forwards_and_stops(podpy_cli, podpy_root, nsdir: Path, tmp_
         ns, sock, log = {str(ns)!r}, {str(nsdir / 'b.sock')!r}, {str(nsdir / 'b.log')!r}
         netns.create(ns)
         pid = slirp.start(helper.find("slirp4netns"), {{}}, ns, sock, log)
-        out["serves"] = helper.serves(pid, ns)
+        out["serves"] = helper.serves(pid, ns) and helper.find_serving(ns) == pid
         listen_inside(ns, 8080, b"inside-")
         fwd = {{"protocol": "tcp", "host_ip": "127.0.0.1", "host_port": {port}, "container_port": 8080}}
         slirp.add_hostfwd(sock, fwd, "10.0.2.100")

@@ -224,3 +224,30 @@ def test_cp_archive_flag_owner(podpy, raw, ctr: str) -> None:  # type: ignore[no
             assert tf.getmember("owned").uid == want, flag
     r = podpy("cp", "--archive=maybe", "/etc/hostname", f"{ctr}:/tmp")
     assert r.returncode == 125 and "maybe" in r.stderr
+
+
+def test_keep_id_owners_as_the_container_sees_them(podpy, raw, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A ``--userns=keep-id`` rootfs holds id-shifted owners: cp, export and commit translate them, so
+    the container, the tar and the committed image all show the ids the container uses."""
+    uid = os.getuid()
+    _ok(podpy("run", "-d", "--name", "kid", "--userns=keep-id", IMG, "sh", "-c",
+              "echo x > /tmp/inside; sleep 100"))  # fmt: skip
+    src = tmp_path / "f.txt"
+    src.write_text("hello\n")
+    _ok(podpy("cp", str(src), "kid:/tmp/f.txt"))
+    for _ in range(100):
+        if podpy("exec", "kid", "test", "-e", "/tmp/inside").returncode == 0:
+            break
+        time.sleep(0.1)
+    owners = _ok(podpy("exec", "kid", "stat", "-c", "%n %u:%g", "/bin/busybox", "/tmp/f.txt", "/tmp/inside"))
+    assert owners.split("\n")[:3] == ["/bin/busybox 0:0", f"/tmp/f.txt {uid}:{uid}", f"/tmp/inside {uid}:{uid}"]
+    tar = raw("export", "kid").stdout
+    with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
+        got = {m.name: (m.uid, m.gid) for m in tf.getmembers()}
+    assert got["bin/busybox"] == (0, 0)
+    assert got["tmp/f.txt"] == got["tmp/inside"] == (uid, uid)
+    with tarfile.open(fileobj=io.BytesIO(raw("cp", "kid:/tmp/inside", "-").stdout)) as tf:
+        assert [(m.name, m.uid) for m in tf.getmembers()] == [("inside", uid)]
+    _ok(podpy("commit", "-q", "kid", "kidimg"))
+    listed = _ok(podpy("run", "--rm", "kidimg", "stat", "-c", "%n %u:%g", "/bin/busybox", "/tmp/f.txt"))
+    assert listed.split("\n")[:2] == ["/bin/busybox 0:0", f"/tmp/f.txt {uid}:{uid}"]

@@ -7,6 +7,7 @@ user, e.g. ``podman run --name r1 --label a=b busybox sh -c 'exit 3'`` then
   run (foreground)   image pull NAME-TYPED; create, init, start, attach, died (ContainerExitCode 3), cleanup
   run -d             image pull; create, init, start
   run --rm           image pull; create, init, start, attach, died, remove        (no cleanup)
+  start -a           init, start, attach, died, cleanup
   exec (0, then 4)   exec, exec_died, exec_died; exec, exec_died (4), exec_died (4)
   exec nosuchcmd     nothing
   exec -d            exec ... exec_died when the command ends
@@ -120,6 +121,14 @@ def test_run_d_exec_stop_rm(podpy: Any) -> None:
     assert _statuses(_events(podpy, "container=d1"))[-2:] == ["cleanup", "remove"]  # cleanup logged once
 
 
+def test_start_attach_logs_attach(podpy: Any) -> None:
+    """``podman start -a``: init, start, attach, died, cleanup after its create."""
+    _ok(podpy("create", "--name", "sa", IMG, "echo", "hi"))
+    assert _ok(podpy("start", "-a", "sa")) == "hi\n"
+    docs = _wait_for(podpy, "sa", "cleanup")
+    assert _statuses(docs) == ["create", "init", "start", "attach", "died", "cleanup"]
+
+
 def test_create_start_kill_rename_commit(podpy: Any) -> None:
     cid = _ok(podpy("create", "--name", "k1", IMG, "sleep", "1000")).strip()
     _ok(podpy("start", "k1"))
@@ -184,3 +193,22 @@ def test_push_to_archive_is_one_push_event(podpy: Any, tmp_path: Any) -> None:
     _ok(podpy("save", IMG, "-o", str(tmp_path / "s.tar")))
     got = [(d["Status"], d.get("Name")) for d in _events(podpy, "type=image")]
     assert got[-2:] == [("push", target), ("save", str(tmp_path / "s.tar"))], got
+
+
+def test_restart_logs_restart_first(podpy: Any) -> None:
+    """podman 4.3 ``restart`` of a running container: restart, stop, died, cleanup…, init, start."""
+    _ok(podpy("run", "-d", "--name", "rs", IMG, "sleep", "1000"))
+    _ok(podpy("restart", "-t", "0", "rs"))
+    sts = _statuses(_events(podpy, "container=rs"))
+    assert sts[:4] == ["create", "init", "start", "restart"], sts
+    assert sts[-2:] == ["init", "start"] and "died" in sts[4:], sts
+
+
+def test_health_check_logs_health_status_then_exec_died(podpy: Any) -> None:
+    """As podman 4.3: a check is no ``exec``; ``health_status`` then ``exec_died``."""
+    _ok(podpy("run", "-d", "--name", "hc", "--health-cmd", "sh -c 'exit 2'", "--health-interval", "1h", IMG,
+              "sleep", "1000"))  # fmt: skip
+    assert podpy("healthcheck", "run", "hc").returncode == 1
+    docs = [d for d in _events(podpy, "container=hc") if d["Status"] not in ("create", "init", "start")]
+    assert _statuses(docs) == ["health_status", "exec_died"], docs
+    assert docs[1].get("ContainerExitCode") == 2

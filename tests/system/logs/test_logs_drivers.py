@@ -97,9 +97,6 @@ def test_none_keeps_no_log(podpy: Any) -> None:
     assert r.returncode == 125 and r.stdout == ""
 
 
-@pytest.mark.xfail(
-    strict=True, reason="podpy/cli/lifecycle.py logs_cmd still has its own text (notes/H-M.md)"
-)
 def test_logs_on_none_has_podmans_message(podpy: Any) -> None:
     _ok(podpy("create", "--name", "n", "--log-driver", "none", IMG, "true"))
     r = podpy("logs", "n")
@@ -143,3 +140,18 @@ def test_bad_log_options(podpy: Any, flags: list[str], message: str) -> None:
 def test_max_size_as_podman_shows_it(podpy: Any, size: str, shown: str) -> None:
     _ok(podpy("create", "--name", "s", "--log-opt", f"max-size={size}", IMG, "true"))
     assert _inspect(podpy, "s")["HostConfig"]["LogConfig"]["Size"] == shown
+
+
+def test_foreground_run_follows_the_log_options(podpy: Any) -> None:
+    """A foreground run (no monitor) honours the driver and max-size too."""
+    script = "for i in $(seq 1 100); do echo line$i; done; echo done"
+    r = podpy("run", "--name", "fr", "--log-opt", "max-size=1k", IMG, "sh", "-c", script)
+    assert r.returncode == 0 and r.stdout.splitlines()[0] == "line1"  # the terminal gets everything
+    lines = _ok(podpy("logs", "fr")).splitlines()
+    assert lines[-1] == "done" and "line1" not in lines and len(lines) < 20, lines  # the log rotated
+    r = podpy("run", "--name", "fn", "--log-driver", "none", IMG, "echo", "hi")
+    assert (r.returncode, r.stdout) == (0, "hi\n")
+    assert podpy("logs", "fn").returncode == 125
+    fr, fn = _inspect(podpy, "fr"), _inspect(podpy, "fn")
+    assert fn["HostConfig"]["LogConfig"]["Path"] == ""
+    assert not os.path.exists(fr["HostConfig"]["LogConfig"]["Path"].replace(fr["Id"], fn["Id"]))  # no file written

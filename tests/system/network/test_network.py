@@ -5,6 +5,7 @@ machine (checked by hand with tests/env/as-user.sh podman ...); all traffic stay
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -69,19 +70,19 @@ def wait_clean(runroot: Path, timeout: float = 15) -> tuple[list[str], list[str]
     return left
 
 
-def connect_read(port: int, timeout: float = 15) -> bytes:
-    """Connect to 127.0.0.1:port until the container's listener answers; what it sent."""
+def connect_read(port: int, timeout: float = 15, host: str = "127.0.0.1") -> bytes:
+    """Connect to HOST:port until the container's listener answers; what it sent."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            with socket.create_connection((host, port), timeout=5) as s:
                 data = s.recv(100)
             if data:
                 return data
         except OSError:
             pass
         if time.monotonic() > deadline:
-            raise AssertionError(f"nothing answered on 127.0.0.1:{port}")
+            raise AssertionError(f"nothing answered on {host}:{port}")
         time.sleep(0.1)
 
 
@@ -169,6 +170,10 @@ def test_publish_tcp_udp_and_port(podpy, podpy_root) -> None:  # type: ignore[no
     assert 1024 <= int(random.rsplit(":", 1)[1]) <= 65535
     assert ok(podpy("port", "web", "8080")).strip() == f"0.0.0.0:{tcp}"
     assert connect_read(tcp) == b"hello-tcp\n"
+    doc = json.loads(ok(podpy("inspect", "web")))[0]  # Podman's shapes for the published ports
+    assert doc["HostConfig"]["PortBindings"]["8080/tcp"] == [{"HostIp": "", "HostPort": str(tcp)}]
+    assert doc["NetworkSettings"]["Ports"]["5353/udp"] == [{"HostIp": "127.0.0.1", "HostPort": str(udp)}]
+    assert doc["NetworkSettings"]["SandboxKey"].endswith(doc["Id"])
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, pytest.raises(OSError):
         u.bind(("127.0.0.1", udp))  # slirp4netns holds the udp port (busybox has no udp server to answer)
     ok(podpy("stop", "-t", "0", "web"))
@@ -236,6 +241,11 @@ def test_pasta_per_container_and_as_default(podpy, podpy_root) -> None:  # type:
     ok(podpy("run", "-d", "--name", "pz", "--network", "pasta", "-p", f"127.0.0.1:{port}:8080", IMG, "sh", "-c",
              "while true; do echo via-pasta | nc -l -p 8080; done"))  # fmt: skip
     assert connect_read(port) == b"via-pasta\n"
+    port6 = free_port()
+    ok(podpy("run", "-d", "--name", "pz6", "--network", "pasta", "-p", f"[::1]:{port6}:8080", IMG, "sh", "-c",
+             "while true; do echo via-pasta6 | nc -l -p 8080; done"))  # fmt: skip
+    assert connect_read(port6, host="::1") == b"via-pasta6\n"
+    ok(podpy("rm", "-f", "-t", "0", "pz6"))
     assert ok(podpy("inspect", "--format", "{{.HostConfig.NetworkMode}}", "pz")).strip() == "pasta"
     ok(podpy("rm", "-f", "-t", "0", "pz"))
     assert leftovers(podpy_root.runroot) == ([], [])
@@ -286,6 +296,38 @@ def test_no_leak_after_kill_9(podpy, podpy_root) -> None:  # type: ignore[no-unt
     proc.wait()
     ok(podpy("ps", "-a"))
     assert leftovers(podpy_root.runroot) == ([], [])
+    # the network helper itself killed: the container runs on (unreachable), rm still cleans up
+    ok(podpy("run", "-d", "--name", "k4", IMG, "sleep", "100"))
+    (helper,) = leftovers(podpy_root.runroot)[0]
+    helper_pid = next(int(p) for p in os.listdir("/proc") if p.isdigit() and _cmdline(p) == helper)
+    os.kill(helper_pid, 9)
+    assert "running" in ok(podpy("inspect", "--format", "{{.State.Status}}", "k4"))
+    ok(podpy("rm", "-f", "-t", "0", "k4"))
+    assert leftovers(podpy_root.runroot) == ([], [])
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        return " ".join(Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0"))
+    except OSError:
+        return ""
+
+
+def test_parallel_containers_get_distinct_ports_and_all_answer(podpy, podpy_root) -> None:  # type: ignore[no-untyped-def]
+    from concurrent.futures import ThreadPoolExecutor
+
+    def start(i: int) -> str:
+        return ok(podpy("run", "-d", "--name", f"par{i}", "-p", "127.0.0.1::8080", IMG, "sh", "-c",
+                        f"while true; do echo par{i} | nc -l -p 8080; done"))  # fmt: skip
+
+    with ThreadPoolExecutor(10) as pool:
+        list(pool.map(start, range(10)))
+    ports = {i: int(ok(podpy("port", f"par{i}", "8080")).strip().rsplit(":", 1)[1]) for i in range(10)}
+    assert len(set(ports.values())) == 10
+    for i, port in ports.items():
+        assert connect_read(port) == f"par{i}\n".encode()
+    ok(podpy("rm", "-f", "-a", "-t", "0"))
+    assert leftovers(podpy_root.runroot) == ([], [])
 
 
 # --- bad input ----------------------------------------------------------------------------------------
@@ -308,6 +350,7 @@ def test_no_leak_after_kill_9(podpy, podpy_root) -> None:  # type: ignore[no-unt
         (["-p", "300.1.1.1:18080:80"], 'cannot parse "300.1.1.1" as an IP address'),
         (["-p", "80:80"], "cannot expose privileged port 80, you can add 'net.ipv4.ip_unprivileged_port_start=80' to /etc/sysctl.conf"),
         (["--dns", "1.2.3"], "1.2.3 is not an ip address"),
+        (["-p", "[::1]:18090:80"], "slirp4netns cannot publish ports on IPv6 host addresses: use --network pasta"),
         (["--add-host", "foo"], 'bad format for add-host: "foo"'),
         (["--add-host", "foo:bar"], 'invalid IP address in add-host: "bar"'),
         (["--network", "none", "--dns", "1.1.1.1"], "conflicting options: dns and the network mode: none"),
@@ -332,6 +375,8 @@ def test_port_in_use_fails_before_the_container_starts(podpy, podpy_root) -> Non
         assert ok(podpy("ps", "-a", "--format", "{{.Names}} {{.Status}}")).strip() == "inuse Created"  # as Podman
         r = podpy("run", "--rm", "-p", f"{port}:80", IMG, "true")  # all addresses include 127.0.0.1
         assert r.returncode == 125 and "address already in use" in r.stderr
+        r = podpy("run", "-d", "--rm", "-p", f"127.0.0.1:{port}:80", IMG, "true", timeout=60)  # under the lock
+        assert r.returncode == 125 and "address already in use" in r.stderr
     assert ok(podpy("ps", "-a", "-q")).count("\n") == 1  # the --rm one is gone
     assert leftovers(podpy_root.runroot) == ([], [])
 
@@ -350,4 +395,28 @@ def test_helper_missing_names_the_package(podpy, podpy_root) -> None:  # type: i
         assert f'could not find {net}, the network namespace can\'t be configured' in r.stderr
         assert f"install the {pkg} package" in r.stderr
     assert ok(podpy("ps", "-a", "-q")) == ""
+    assert leftovers(podpy_root.runroot) == ([], [])
+
+
+def test_containers_conf_dns_and_base_hosts(podpy, podpy_root, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    base = tmp_path / "hosts"
+    base.write_text("# mine\n10.9.9.9 printer\n")
+    conf = podpy_root.config_home / "containers"
+    conf.mkdir(parents=True, exist_ok=True)
+    (conf / "containers.conf").write_text(
+        f'[containers]\nbase_hosts_file = "{base}"\ndns_servers = ["192.0.2.53"]\ndns_searches = ["lab.example"]\n'
+    )
+    out = ok(podpy("run", "--rm", "--name", "cc", "-h", "cc", IMG, "sh", "-c", "cat /etc/hosts /etc/resolv.conf"))
+    assert out == (f"10.9.9.9\tprinter\n127.0.0.1\tlocalhost\n::1\tlocalhost\n{host_ip()}\thost.containers.internal\n"
+                   "10.0.2.100\tcc cc\nsearch lab.example\nnameserver 192.0.2.53\n")  # fmt: skip
+    out = ok(podpy("run", "--rm", "--dns", "192.0.2.54", IMG, "cat", "/etc/resolv.conf"))  # config, then flags
+    assert out == "search lab.example\nnameserver 192.0.2.53\nnameserver 192.0.2.54\n"
+
+
+def test_runc_joins_the_same_namespace(podpy, podpy_root) -> None:  # type: ignore[no-untyped-def]
+    port = free_port()
+    ok(podpy("run", "-d", "--runtime", "runc", "--name", "rc", "-p", f"127.0.0.1:{port}:8080", IMG, "sh", "-c",
+             "while true; do echo via-runc | nc -l -p 8080; done"))  # fmt: skip
+    assert connect_read(port) == b"via-runc\n"
+    ok(podpy("rm", "-f", "-t", "0", "rc"))
     assert leftovers(podpy_root.runroot) == ([], [])

@@ -34,6 +34,15 @@ class Term:
     def resize(self, rows: int, cols: int) -> None:
         fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
+    def resize_seen(self, rows: int, cols: int) -> None:
+        """Resize (SIGWINCH to podpy) until ``stty size`` at the shell's prompt shows the new size."""
+        self.resize(rows, cols)
+        for _ in range(50):
+            self.send("stty size\r")
+            if f"{rows} {cols}" in self.expect("# "):
+                return
+        raise AssertionError(f"the window size {rows} {cols} never reached the container's terminal")
+
     def send(self, data: str) -> None:
         os.write(self.master, data.encode())
 
@@ -71,13 +80,7 @@ def test_interactive_tty_raw_resize_ctrl_c(podpy_root, testenv: dict[str, Any]) 
         t.send("stty size\r")
         t.expect("33 77")
         t.expect("# ")
-        t.resize(40, 100)  # SIGWINCH to podpy, which passes the size on to the container's PTY
-        for _ in range(50):
-            t.send("stty size\r")
-            if "40 100" in t.expect("# "):
-                break
-        else:
-            raise AssertionError("the new window size never reached the container")
+        t.resize_seen(40, 100)  # SIGWINCH to podpy, which passes the size on (through the monitor's ctl)
         t.send("sh -c 'echo ar\"\"med; exec sleep 600'\r")
         t.expect("armed")  # printed by the foreground job: it owns the terminal now
         t.send("\x03")  # raw mode: Ctrl-C is a byte for the container's terminal, not SIGINT for podpy

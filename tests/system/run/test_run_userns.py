@@ -148,3 +148,26 @@ def test_storage_driver_vfs(podpy) -> None:  # type: ignore[no-untyped-def]
     lines = out(podpy("--storage-driver", "vfs", "run", "--rm", "--userns=keep-id", IMG, "sh", "-c",
                       "id -u; stat -c '%u:%g %a' / /bin/busybox /root; touch /tmp/f; stat -c %u /tmp/f"))  # fmt: skip
     assert lines == [str(os.getuid()), "0:0 755", "0:0 755", "0:0 700", str(os.getuid())]
+
+
+def test_fuse_overlayfs_mount_program_maps_on_the_fly(podpy, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """With storage.conf's mount_program (as Podman), fuse-overlayfs shifts the ids itself: no copies."""
+    conf = tmp_path / "storage.conf"
+    conf.write_text('[storage]\ndriver = "overlay"\n[storage.options.overlay]\nmount_program = "/usr/bin/fuse-overlayfs"\n')
+    lines = out(podpy("run", "--rm", "--userns=keep-id", IMG, "sh", "-c",
+                      "stat -c %u:%g / /etc/passwd /bin/busybox; touch /tmp/x; stat -c %u /tmp/x;"
+                      " grep ' / ' /proc/self/mounts | cut -d' ' -f3", env={"CONTAINERS_STORAGE_CONF": str(conf)}))  # fmt: skip
+    assert lines == ["0:0", "0:0", "0:0", str(os.getuid()), "fuse.fuse-overlayfs"]
+
+
+def test_inspect_shows_the_mapping_as_podman(podpy) -> None:  # type: ignore[no-untyped-def]
+    """podman 4.3 for keep-id: UsernsMode "private", IDMappings as "C:H:S" (podpy's namespace = its host side)."""
+    uid = os.getuid()
+    assert podpy("create", "--name", "kim", "--userns=keep-id", IMG, "true").returncode == 0
+    assert podpy("create", "--name", "hom", IMG, "true").returncode == 0
+    fmt = "{{json .HostConfig.UsernsMode}} {{json .HostConfig.IDMappings}}"
+    mode, maps = podpy("inspect", "--format", fmt, "kim").stdout.split(" ", 1)
+    assert mode == '"private"'
+    uidmap = json.loads(maps)["UidMap"]
+    assert uidmap[:2] == [f"0:1:{uid}", f"{uid}:0:1"] and uidmap[2].startswith(f"{uid + 1}:{uid + 1}:"), uidmap
+    assert podpy("inspect", "--format", fmt, "hom").stdout == '"" null\n'

@@ -88,3 +88,22 @@ def test_images_with_a_filter_still_avoids_registry_libraries(podpy_root: PodpyR
     proc, mods = _imported(["images", "--filter", "dangling=true", "--format", "{{.ID}}"], podpy_root)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert not _top(mods) & set(HEAVY)
+
+
+def test_run_with_a_local_image_imports_no_registry_code(
+    podpy_cli, podpy_root: PodpyRoot, testenv: dict
+) -> None:  # type: ignore[no-untyped-def]
+    """``run`` with a stored, fully named image: no pull machinery, no registries.conf, no ps view."""
+    assert podpy_cli("load", "-i", testenv["archives"]["busybox-docker-archive"]["path"]).returncode == 0
+    proc, mods = _imported(["run", "--rm", "--network", "none", "127.0.0.1:5000/busybox:latest", "true"], podpy_root)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not _top(mods) & set(HEAVY)
+    for mod in ("podpy.engine.pull", "podpy.registry", "podpy.cli.psview", "podpy.runtime.oci_cli", "argparse"):
+        assert mod not in mods, f"{mod} imported by podpy run"
+
+
+def test_ps_fast_path_and_no_ps_view_elsewhere(podpy_root: PodpyRoot) -> None:
+    proc, mods = _imported(["ps", "-a"], podpy_root)
+    assert proc.returncode == 0 and "click" not in _top(mods)
+    proc, mods = _imported(["images"], podpy_root)
+    assert proc.returncode == 0 and "podpy.cli.psview" not in mods

@@ -57,10 +57,46 @@ def test_health_status_reads_the_file(tmp_path: os.PathLike[str]) -> None:
     assert health.health_status(rec) == ""
     health.set_starting(rec)
     assert health.health_status(rec) == "starting"
-    assert health.health_status(_rec(rec.config, state="exited")) == ""  # only running containers have one
+    assert (
+        health.health_status(_rec(rec.config, state="exited")) == "starting"
+    )  # kept after the exit, as podman
 
 
 def test_stop_marker(tmp_path: os.PathLike[str]) -> None:
     health.mark_stopped_by_user(tmp_path)
     assert os.path.exists(health.stopped_marker(tmp_path))
     health.mark_stopped_by_user(os.path.join(tmp_path, "gone"))  # no state dir: nothing to mark, no error
+
+
+def _kw(**over: object) -> dict[str, object]:
+    kw: dict[str, object] = {"log_opt": (), "log_driver": "k8s-file", "restart": "", "health_cmd": "",
+                             "health_interval": "30s", "health_retries": 3, "health_timeout": "30s",
+                             "health_start_period": "0s", "health_on_failure": "none", "no_healthcheck": False,
+                             "sdnotify": "container", "detach": True}  # fmt: skip
+    kw.update(over)
+    return kw
+
+
+def test_cli_options_sdnotify_container_binds_the_socket(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NOTIFY_SOCKET", "/run/user/1/systemd/notify")
+    mounts: list[object] = []
+    env: dict[str, str] = {}
+    out = health.cli_monitor_options(_kw(), mounts, env)
+    assert out["sdnotify"] == "container" and env == {"NOTIFY_SOCKET": "/run/notify/notify.sock"}
+    assert [(m.destination, m.source) for m in mounts] == [
+        ("/run/notify/notify.sock", "/run/user/1/systemd/notify")
+    ]  # type: ignore[attr-defined]
+    mounts.clear()
+    health.cli_monitor_options(_kw(sdnotify="conmon"), mounts, {})
+    assert mounts == []  # conmon/ignore: the container is not told
+    monkeypatch.setenv("NOTIFY_SOCKET", "@abstract")
+    with pytest.raises(health.UsageError, match="abstract socket"):
+        health.cli_monitor_options(_kw(), [], {})
+
+
+def test_cli_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    out = health.cli_monitor_options(_kw(restart="always", detach=False), [], {})
+    assert out["restart_policy"] == "always"  # a foreground run carries it out under the monitor
+    out = health.cli_monitor_options(_kw(log_opt=("max-size=2k",), restart="on-failure:4"), [], {})
+    assert (out["log_max_size"], out["restart_policy"], out["restart_max"]) == (2000, "on-failure", 4)

@@ -37,6 +37,15 @@ def test_create_get_roundtrip_by_id_name_prefix(paths: Paths) -> None:
     assert st.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def test_get_by_name_ignores_id_prefixes(paths: Paths) -> None:
+    """``run --name c`` must not collide with a container whose ID starts with "c"."""
+    st = State(paths)
+    r = st.create(ContainerRecord(id="c" + secrets.token_hex(32)[1:], name="web"))
+    assert st.get("c") == r  # commands take ID prefixes...
+    assert st.get_by_name("c") is None  # ...a new name collides only with a name
+    assert st.get_by_name("web") == r
+
+
 def test_name_conflict_names_the_holder(paths: Paths) -> None:
     st = State(paths)
     first = st.create(_rec("dup"))

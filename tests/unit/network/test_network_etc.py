@@ -18,7 +18,7 @@ def test_hosts_like_podman() -> None:
 def test_hosts_add_host_first_and_names_not_repeated() -> None:
     got = etc.hosts_file("", [("foo", "1.2.3.4"), ("box", "5.6.7.8")], "", ("10.0.2.100", ["box", "name", "name"]))
     assert got == (
-        "1.2.3.4\tfoo\n5.6.7.8\tbox\n127.0.0.1\tlocalhost\n::1\tlocalhost\n10.0.2.100\tname\n"
+        "1.2.3.4\tfoo\n5.6.7.8\tbox\n127.0.0.1\tlocalhost\n::1\tlocalhost\n10.0.2.100\tname name\n"
     )
 
 

@@ -132,3 +132,14 @@ def test_dns_and_add_host() -> None:
         with pytest.raises(UsageError) as e:
             options.parse_add_host([bad])
         assert e.value.message == msg or msg in e.value.message
+
+
+def test_tun_not_usable_says_how_to_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    from podpy.network import helper
+    from podpy.util.errors import PodpyError
+
+    monkeypatch.setattr(helper, "TUN", "/nonexistent/tun")
+    with pytest.raises(PodpyError) as e:
+        helper.check_tun()
+    assert e.value.message.startswith("open(/nonexistent/tun): does not exist: ")
+    assert "chmod 0666 /nonexistent/tun" in e.value.message and "--network none" in e.value.message

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from podpy.runtime.rootpath import mkdir_in_root, read_file_in_root, secure_join
-from podpy.runtime.users import resolve_user
+from podpy.runtime.users import ExecUser, append_in_root, keep_id_additions, resolve_user
 from podpy.util.errors import InvalidInput, PodpyError
 
 
@@ -92,3 +92,36 @@ def test_passwd_fifo_or_huge_refused(rootfs: Path) -> None:
         f.truncate(1 << 30)  # 1 GiB, sparse
     with pytest.raises(InvalidInput, match="too large"):
         resolve_user(str(rootfs), "root")
+
+
+def test_keep_id_passwd_lines_as_podman(rootfs: Path) -> None:
+    root = str(rootfs)
+    me = ExecUser(1001, 1001, [1001], "/")
+    host = ("podpytest", "", "/home/podpytest", "podpytest")
+    a = keep_id_additions(root, me, uid=1001, gid=1001, host_user=host, workdir="/", mount_dests=[])
+    assert a.passwd == "podpytest:*:1001:1001::/:/bin/sh\n" and a.group == "podpytest:x:1001:podpytest\n"
+    a = keep_id_additions(root, me, uid=1001, gid=1001, host_user=host, workdir="/w",
+                          mount_dests=["/home/podpytest"])  # fmt: skip
+    assert a.passwd.split(":")[5] == "/home/podpytest" and a.user.home == "/home/podpytest"
+    a = keep_id_additions(root, me, uid=1001, gid=1001, host_user=host, workdir="/w", mount_dests=[])
+    assert a.user.home == "/w"
+    # keep-id:uid=200,gid=210 -> the "container user" entry (podman 4.3's exact lines)
+    a = keep_id_additions(root, me, uid=200, gid=210, host_user=None, workdir="/", mount_dests=[])
+    assert (a.passwd, a.group) == ("200:*:200:210:container user:/:/bin/sh\n", "210:x:210:200\n")
+    # the image knows the user already (by uid, or by name): nothing is added
+    a = keep_id_additions(root, me, uid=1000, gid=1000, host_user=None, workdir="/", mount_dests=[])
+    assert (a.passwd, a.group, a.user) == ("", "", me)
+
+
+def test_append_in_root_stays_inside(rootfs: Path, tmp_path: Path) -> None:
+    root = rootfs
+    host_file = tmp_path / "host-passwd"
+    host_file.write_text("host\n")
+    (root / "etc/passwd").unlink()
+    os.symlink(str(host_file), root / "etc/passwd")  # a hostile image: /etc/passwd -> a host path
+    append_in_root(str(root), "/etc/passwd", "u:*:1:1::/:/bin/sh\n", (os.getuid(), os.getgid()))
+    assert host_file.read_text() == "host\n"
+    assert (root / str(host_file).lstrip("/")).read_text() == "u:*:1:1::/:/bin/sh\n"  # resolved inside
+    (root / "etc/group").write_text("root:x:0:")  # no final newline: one is added first
+    append_in_root(str(root), "/etc/group", "g:x:5:u\n", (os.getuid(), os.getgid()))
+    assert (root / "etc/group").read_text() == "root:x:0:\ng:x:5:u\n"
