@@ -141,28 +141,17 @@ def _readable(fd: int, timeout: float) -> bool:
 
 
 # The warm runtime. ``RUNTIME create`` with podpy's own runtime is a Python program, and a cold
-# interpreter importing the executor costs ~20 ms on the path ``run -d`` waits for. So the monitor's
-# boot forks, before the monitor imports anything, a child that imports the runtime's CLI entry point
-# (ENTRY, ``module:function``, given by the engine: the monitor does not know the runtime) and waits
-# on a socketpair (SERVER_FD). The runtime command the monitor runs is then ``python -S -E -c _CLIENT``: it
-# passes its argv, cwd, environment and stdio (SCM_RIGHTS) over CLIENT_FD and exits with the status
-# the warm child's forked worker ended with. One request is served; later ones (or a dead server) make
-# the client exec the real runtime. The container init still ends up the monitor's child: the worker
-# and the server are its descendants and it is the child subreaper. The monitor itself stays small:
-# only the short-lived server holds the runtime's modules.
-_BOOT = """
-import sys, os
-sys.path.insert(0, sys.argv.pop(1))
-if len(sys.argv) > 3:
-    srv, cli, entry = int(sys.argv.pop(3)), int(sys.argv.pop(3)), sys.argv.pop(3)
-    if os.fork() == 0:
-        os.close(cli); os.close(int(sys.argv[1])); os.close(int(sys.argv[2]))
-        from podpy.monitor.spawn import warm_runtime_server
-        warm_runtime_server(srv, entry)
-    os.close(srv)
-from podpy.monitor.main import main
-sys.exit(main(sys.argv[1:]))
-"""
+# interpreter importing the executor costs ~20 ms on the path ``run -d`` waits for. So just before the
+# (double-forked) monitor process execs its interpreter, it forks a child: a copy of the CLI, with
+# most of the runtime's modules already loaded, that imports the runtime's CLI entry point (``warm``,
+# ``module:function``, given by the engine: the monitor does not know the runtime) and waits on a
+# socketpair. The runtime command the monitor runs is then ``python -S -E -c _CLIENT``: it passes its
+# argv, cwd, environment and stdio (SCM_RIGHTS) over the other end and exits with the status the
+# server's forked worker ended with. One request is served; later ones (or a dead server) make the
+# client exec the real runtime. The container init still ends up the monitor's child: the worker and
+# the server are its descendants and it is the child subreaper. The monitor itself stays small (a
+# fresh interpreter); only the short-lived server is a copy of the CLI.
+_BOOT = "import sys;sys.path.insert(0,sys.argv.pop(1));from podpy.monitor.main import main;sys.exit(main(sys.argv[1:]))"
 _CLIENT = """
 import sys, os, _socket, marshal, array
 fd, n = int(sys.argv[1]), int(sys.argv[2])
@@ -180,11 +169,9 @@ os.execv(real[0], real + args)
 """
 
 
-def monitor_argv(config_fd: int, sync_fd: int, python: str | None = None,
-                 warm: tuple[int, int, str] | None = None) -> list[str]:  # fmt: skip
-    """The monitor's command line: ``python -S -E -c BOOT ROOT CONFIG_FD SYNC_FD [SERVER_FD CLIENT_FD ENTRY]``."""
-    argv = [python or sys.executable, "-S", "-E", "-c", _BOOT, _ROOT, str(config_fd), str(sync_fd)]
-    return argv + [str(warm[0]), str(warm[1]), warm[2]] if warm else argv
+def monitor_argv(config_fd: int, sync_fd: int, python: str | None = None) -> list[str]:
+    """The monitor's command line: ``python -S -E -c BOOT ROOT CONFIG_FD SYNC_FD``."""
+    return [python or sys.executable, "-S", "-E", "-c", _BOOT, _ROOT, str(config_fd), str(sync_fd)]
 
 
 def warm_runtime_argv(client_fd: int, runtime: list[str], python: str | None = None) -> list[str]:
@@ -241,6 +228,27 @@ def warm_runtime_server(fd: int, entry: str) -> None:  # pragma: no cover - runs
         os._exit(code)
 
 
+def _stdio_to_null() -> None:
+    null = os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+
+
+def _fork_warm_server(srv: int, entry: str) -> None:  # pragma: no cover - runs in the monitor-to-be
+    """Fork the warm runtime server from this copy of the CLI (the monitor once it execs): it keeps
+    only ``srv`` (no lock, database or pipe of the CLI may stay open in it) and /dev/null as stdio."""
+    if os.fork() != 0:
+        return
+    try:
+        _stdio_to_null()
+        os.closerange(3, srv)
+        os.closerange(srv + 1, os.sysconf("SC_OPEN_MAX"))
+        warm_runtime_server(srv, entry)
+    finally:
+        os._exit(1)
+
+
 class PendingMonitor:
     """A monitor started before its configuration exists (``run -d``: its interpreter starts while
     the CLI still mounts the rootfs and writes the bundle, on the other CPU). ``start(cfg)`` hands it
@@ -263,7 +271,7 @@ class PendingMonitor:
             a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             srv, cli = a.detach(), b.detach()
         self.client_fd = cli
-        argv = monitor_argv(self._cfg_r, w, python, (srv, cli, warm) if warm else None)
+        argv = monitor_argv(self._cfg_r, w, python)
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
@@ -274,15 +282,15 @@ class PendingMonitor:
                 os.setsid()
                 if os.fork() != 0:
                     os._exit(0)
-                for fd in (w, self._cfg_r, srv, cli):
+                os.chdir("/")
+                if warm:
+                    _fork_warm_server(srv, warm)
+                    os.close(srv)
+                for fd in (w, self._cfg_r, cli):
                     if fd >= 0:
                         os.set_inheritable(fd, True)
                 if not passthrough:
-                    null = os.open("/dev/null", os.O_RDWR)
-                    for fd in (0, 1, 2):
-                        os.dup2(null, fd)
-                    os.close(null)
-                os.chdir("/")
+                    _stdio_to_null()
                 os.execv(argv[0], argv)
             finally:
                 os._exit(127)
