@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import logging
 import os
 import sqlite3
 import time
@@ -30,9 +29,10 @@ from typing import Any
 
 from podpy.util.errors import ConflictError, NotFoundError, PodpyError
 from podpy.util.lock import FileLock
+from podpy.util.log import get_logger
 from podpy.util.paths import Paths
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 60_000

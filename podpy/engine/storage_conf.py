@@ -18,16 +18,16 @@ The result is a :class:`StorageChoice` whose ``driver``/``mount_program`` go str
 
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from podpy.util.errors import PodpyError
+from podpy.util.log import get_logger
 from podpy.util.paths import xdg_config_home
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 ENV_CONF = "CONTAINERS_STORAGE_CONF"
 SYSTEM_FILES = (Path("/etc/containers/storage.conf"), Path("/usr/share/containers/storage.conf"))

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
-import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +19,12 @@ from typing import TYPE_CHECKING
 from podpy.spec.digest import parse_digest
 from podpy.util.errors import InvalidInput, NotFoundError, StoreError
 from podpy.util.lock import FileLock
+from podpy.util.log import get_logger
 
 if TYPE_CHECKING:
     from podpy.store.unpack import LayerSummary
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 DEFAULT_MAX_UNPACKED = 64 * 1024**3  # 64 GiB: refuses decompression bombs
 
@@ -143,7 +142,7 @@ class LayerStore:
             if self.has_layer(expected_diff_id):
                 return self.layer_info(expected_diff_id)
             self.dir.mkdir(parents=True, exist_ok=True)
-            tmp = self.dir / f".tmp-{hx[:16]}-{os.getpid()}-{secrets.token_hex(4)}"
+            tmp = self.dir / f".tmp-{hx[:16]}-{os.getpid()}-{os.urandom(4).hex()}"
             final = self.dir / hx
             try:
                 tmp.mkdir(mode=0o700)
@@ -173,7 +172,7 @@ class LayerStore:
             src = self.dir / hx
             if not src.exists():
                 return
-            tmp = self.dir / f".tmp-del-{hx[:16]}-{secrets.token_hex(4)}"
+            tmp = self.dir / f".tmp-del-{hx[:16]}-{os.urandom(4).hex()}"
             os.rename(src, tmp)
         try:
             rmtree_any(tmp)

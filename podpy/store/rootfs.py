@@ -28,16 +28,15 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
-import logging
 import os
 import shutil
 import stat
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from podpy.util import syscalls as sc_mod
 from podpy.util.errors import StoreError
+from podpy.util.log import get_logger
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # idshift is imported only for containers with their own user namespace (hot path)
@@ -46,7 +45,7 @@ if TYPE_CHECKING:  # idshift is imported only for containers with their own user
     from podpy.spec.container import Mount
     from podpy.store.idshift import IdMap
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 DRIVERS = ("overlay", "fuse-overlayfs", "vfs")
 FUSE_PROGRAM = "fuse-overlayfs"
@@ -113,6 +112,8 @@ def _mount_fuse(
     if not exe:
         raise OSError(errno.ENOENT, "fuse-overlayfs is not installed")
     opts = _overlay_opts(lowers, upper, work, None).replace(",userxattr", "") + (f",{extra}" if extra else "")
+    import subprocess
+
     r = subprocess.run([exe, "-o", opts, str(merged)], capture_output=True, text=True, timeout=30)
     if r.returncode != 0:
         detail = " ".join(r.stderr.split()) or f"exit status {r.returncode}"

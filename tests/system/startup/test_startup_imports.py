@@ -98,7 +98,8 @@ def test_run_with_a_local_image_imports_no_registry_code(
     proc, mods = _imported(["run", "--rm", "--network", "none", "127.0.0.1:5000/busybox:latest", "true"], podpy_root)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert not _top(mods) & set(HEAVY)
-    for mod in ("podpy.engine.pull", "podpy.registry", "podpy.cli.psview", "podpy.runtime.oci_cli", "argparse"):
+    for mod in ("podpy.engine.pull", "podpy.registry", "podpy.cli.psview", "podpy.runtime.oci_cli", "argparse",
+                "secrets", "logging", "hashlib"):
         assert mod not in mods, f"{mod} imported by podpy run"
 
 
