@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import struct
 from pathlib import Path
 from typing import Any
@@ -72,7 +71,7 @@ def load_profile(path: str) -> dict[str, Any]:
 
 def resolve_profile(profile: dict[str, Any], caps: list[str], machine: str | None = None) -> dict[str, Any]:
     """The OCI ``linux.seccomp`` object for a container with bounding set ``caps``."""
-    arch = _GO_ARCH.get(machine or platform.machine(), machine or platform.machine())
+    arch = _GO_ARCH.get(machine or os.uname().machine, machine or os.uname().machine)
     capset = set(caps)
     out: dict[str, Any] = {"defaultAction": profile["defaultAction"]}
     default_errno = profile.get("defaultErrnoRet")
@@ -232,4 +231,4 @@ def compile_filter(seccomp: dict[str, Any]) -> bytes:
 
 
 def native_supported() -> bool:
-    return platform.machine() == "x86_64" and os.uname().sysname == "Linux"
+    return os.uname().machine == "x86_64" and os.uname().sysname == "Linux"
