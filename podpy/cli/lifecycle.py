@@ -177,17 +177,29 @@ def start_cmd(ctx: click.Context, attach: bool, detach_keys: str | None, interac
 @click.command("stop", context_settings=CTX)
 @click.option("-a", "--all", "all_", is_flag=True, help="Stop all running containers")
 @_cidfile_opt
+@click.option("-f", "--filter", "filters", multiple=True, help="Filter output based on conditions given")
 @click.option("-i", "--ignore", is_flag=True, help="Ignore errors when a specified container is missing")
 @_latest_opt
 @_time_opt
 @click.argument("containers", nargs=-1)
 @click.pass_context
-def stop_cmd(ctx: click.Context, all_: bool, cidfile: tuple[str, ...], ignore: bool, latest: bool,
-             timeout: int | None, containers: tuple[str, ...]) -> None:  # fmt: skip
+def stop_cmd(ctx: click.Context, all_: bool, cidfile: tuple[str, ...], filters: tuple[str, ...], ignore: bool,
+             latest: bool, timeout: int | None, containers: tuple[str, ...]) -> None:  # fmt: skip
     """Stop one or more containers."""
     from podpy.engine import containers as eng
 
     paths = _paths(ctx)
+    if filters:  # as Podman: the containers ps --filter would list, by full ID
+        from podpy.cli.psview import match, parse_filters
+
+        if containers or cidfile:
+            raise UsageError("--filter takes no arguments")
+        flt = parse_filters(filters)
+        recs = eng.list_containers(eng.open_state(paths), paths)
+        by_ref = {k: r for r in recs for k in (r.id, r.name)}
+        refs = [r.id for r in recs if match(flt, r, by_ref)]
+        _each(refs, lambda r: (eng.stop(paths, r, timeout), r)[1], ignore_missing=ignore)
+        return
     refs = _targets(ctx, _with_cidfiles(cidfile, containers), all_, latest, states=("running", "paused"))
     _each(refs, lambda r: (eng.stop(paths, r, timeout), r)[1], ignore_missing=ignore)
 

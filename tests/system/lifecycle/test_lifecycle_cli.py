@@ -369,3 +369,17 @@ def test_plain_run_detached(podpy) -> None:  # type: ignore[no-untyped-def]
     assert ID_RE.fullmatch(cid)
     assert _wait_state(podpy, "bg", "running")["Id"] == cid
     assert _ok(podpy("stop", "-t", "0", "bg")) == "bg\n"
+
+
+def test_stop_filter(podpy) -> None:  # type: ignore[no-untyped-def]
+    """podman 4.3: ``stop --filter`` stops what ``ps --filter`` would list and prints full IDs."""
+    a = _ok(podpy("run", "-d", "--name", "fa", "--label", "x=1", IMG, "sleep", "1000")).strip()
+    _ok(podpy("run", "-d", "--name", "fb", IMG, "sleep", "1000"))
+    assert _ok(podpy("stop", "-t", "0", "--filter", "label=x=1")) == a + "\n"
+    states = json.loads(_ok(podpy("ps", "-a", "--format", "json")))
+    assert sorted((c["Names"][0], c["State"]) for c in states) == [("fa", "exited"), ("fb", "running")], states
+    assert _ok(podpy("stop", "-t", "0", "--filter", "name=nomatch")) == ""
+    for args, msg in ((["--filter", "label=x=1", "fb"], "--filter takes no arguments"),
+                      (["--filter", "bogus=1"], "bogus is an invalid filter")):  # fmt: skip
+        r = podpy("stop", *args)
+        assert (r.returncode, r.stderr) == (125, f"Error: {msg}\n")
