@@ -8,15 +8,18 @@ Behaviour compared with podman 4.3 (``tests/env/as-user.sh podman``). No timed a
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+from tests.cliutil import inspect as _inspect
+from tests.cliutil import ok as _ok
+from tests.cliutil import poll as _poll
 
 IMG = "127.0.0.1:5000/busybox:latest"
 
@@ -27,24 +30,6 @@ def podpy(podpy_cli: Any, testenv: dict[str, Any]) -> Iterator[Any]:
     assert r.returncode == 0, r.stderr
     yield podpy_cli
     podpy_cli("rm", "-f", "-a", "-t", "0")
-
-
-def _ok(r: Any) -> str:
-    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
-    return str(r.stdout)
-
-
-def _inspect(podpy: Any, ref: str) -> dict[str, Any]:
-    return json.loads(_ok(podpy("container", "inspect", ref)))[0]
-
-
-def _poll(what: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        v = what()
-        if ok(v) or time.monotonic() > deadline:
-            return v
-        time.sleep(0.1)
 
 
 def test_on_failure_restarts_at_most_n_times(podpy: Any) -> None:

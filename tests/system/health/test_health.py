@@ -13,32 +13,16 @@ import io
 import json
 import posixpath
 import tarfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.cliutil import inspect as _inspect
+from tests.cliutil import ok as _ok
+from tests.cliutil import poll as _poll
+
 IMG = "127.0.0.1:5000/busybox:latest"
-
-
-def _ok(r: Any) -> str:
-    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
-    return str(r.stdout)
-
-
-def _inspect(podpy: Any, ref: str) -> dict[str, Any]:
-    return json.loads(_ok(podpy("container", "inspect", ref)))[0]
-
-
-def _poll(what: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        v = what()
-        if ok(v) or time.monotonic() > deadline:
-            return v
-        time.sleep(0.2)
 
 
 def test_scheduled_checks_make_it_healthy(podpy: Any) -> None:

@@ -8,7 +8,6 @@ Shapes and messages were compared with podman 4.3 (``tests/env/as-user.sh podman
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -16,16 +15,10 @@ from typing import Any
 
 import pytest
 
+from tests.cliutil import inspect as _inspect
+from tests.cliutil import ok as _ok
+
 IMG = "127.0.0.1:5000/busybox:latest"
-
-
-def _ok(r: Any) -> str:
-    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
-    return str(r.stdout)
-
-
-def _inspect(podpy: Any, ref: str) -> dict[str, Any]:
-    return json.loads(_ok(podpy("container", "inspect", ref)))[0]
 
 
 def _wait_exited(podpy: Any, ref: str, timeout: float = 30) -> dict[str, Any]:
