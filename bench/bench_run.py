@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Foreground run (issue 3): `run --rm --network none IMG true`, podpy beside podman.
+"""Foreground run: `run --rm --network none IMG true` (issue 3) and with the default network (issue 5).
 
 Target: podpy <= 0.6 x podman's median wall time. Every timed run must exit 0 and leave no container
 behind (`ps -aq` empty afterwards). The image comes from the test environment's registry
@@ -39,6 +39,15 @@ def run_benchmarks(args: argparse.Namespace) -> list[Benchmark]:
             name="run-rm",
             description=f"run --rm --network none {img} true",
             argv=lambda side: side.cmd("run", "--rm", "--network", "none", img, "true"),
+            target=0.6,
+            setup_once=pull,
+            check=check,
+            warmup=2,
+        ),
+        Benchmark(  # issue 5: the default rootless network (slirp4netns on both sides)
+            name="run-rm-net",
+            description=f"run --rm {img} true (default network: slirp4netns)",
+            argv=lambda side: side.cmd("run", "--rm", img, "true"),
             target=0.6,
             setup_once=pull,
             check=check,
