@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from podpy.network.report import ps_ports
 from podpy.util.errors import UsageError
 
 PS_STATUSES = (
@@ -118,7 +119,8 @@ class PsRow:
         self.ExitCode = int(rec.exit_code or 0)
         self.Exited = rec.state in ("exited", "stopped")
         self.AutoRemove = bool(rec.config.get("remove"))
-        self.Ports = ""
+        self._ports = rec.config.get("ports") or []
+        self.Ports = ps_ports(self._ports) if self._ports else ""
         self.Mounts = ""
         self.Networks = ""
         self.Pod = ""
@@ -180,7 +182,9 @@ class PsRow:
             "Pid": self.Pid,
             "Pod": "",
             "PodName": "",
-            "Ports": None,
+            "Ports": [{"host_ip": p.get("host_ip") or "", "container_port": p.get("container_port"),
+                       "host_port": p.get("host_port"), "range": 1, "protocol": p.get("protocol") or "tcp"}
+                      for p in self._ports] or None,  # fmt: skip
             "Size": {"rootFsSize": self._size[1], "rwSize": self._size[0]} if self._size is not None else None,
             "StartedAt": r.started_at // 1_000_000_000 if r.started_at else -62135596800,
             "State": r.state,

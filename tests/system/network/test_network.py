@@ -174,6 +174,11 @@ def test_publish_tcp_udp_and_port(podpy, podpy_root) -> None:  # type: ignore[no
     assert doc["HostConfig"]["PortBindings"]["8080/tcp"] == [{"HostIp": "", "HostPort": str(tcp)}]
     assert doc["NetworkSettings"]["Ports"]["5353/udp"] == [{"HostIp": "127.0.0.1", "HostPort": str(udp)}]
     assert doc["NetworkSettings"]["SandboxKey"].endswith(doc["Id"])
+    ports = ok(podpy("ps", "--format", "{{.Ports}}", "--filter", "name=web")).strip().split(", ")
+    assert f"0.0.0.0:{tcp}->8080/tcp" in ports and f"127.0.0.1:{udp}->5353/udp" in ports, ports
+    assert f"0.0.0.0:{tcp}->8080/tcp" in ok(podpy("ps"))  # the table's PORTS column, as podman
+    listed = json.loads(ok(podpy("ps", "--format", "json")))[0]["Ports"]
+    assert {"host_ip": "", "container_port": 8080, "host_port": tcp, "range": 1, "protocol": "tcp"} in listed
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, pytest.raises(OSError):
         u.bind(("127.0.0.1", udp))  # slirp4netns holds the udp port (busybox has no udp server to answer)
     ok(podpy("stop", "-t", "0", "web"))
