@@ -173,21 +173,31 @@ def _copy_dir(src: str, dst: str, m: IdMap, links: dict[tuple[int, int], str]) -
         if stat.S_ISDIR(mode):
             os.mkdir(d, 0o700)
             _copy_dir(s, d, m, links)
-        elif stat.S_ISLNK(mode):
-            os.symlink(os.readlink(s), d)
-        elif stat.S_ISREG(mode):
-            first = links.get((st.st_dev, st.st_ino)) if st.st_nlink > 1 else None
-            if first is not None:
-                os.link(first, d)
-                continue
-            shutil.copyfile(s, d, follow_symlinks=False)
-            if st.st_nlink > 1:
-                links[(st.st_dev, st.st_ino)] = d
-        elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode):
-            os.mknod(d, mode, st.st_rdev)
-        else:
-            continue  # sockets are not layer content
+        elif copy_node(s, d, st, links) != "copied":
+            continue  # a hard link to an earlier copy (its attributes are set) or a socket
         _copy_attrs(s, d, st, m)
+
+
+def copy_node(s: str, d: str, st: os.stat_result, links: dict[tuple[int, int], str]) -> str:
+    """Copy one non-directory entry without following symlinks: "copied", "linked" (a hard link to
+    the first copy of the same inode, kept in ``links``) or "skipped" (sockets are not layer content).
+    Owners, modes and times are the caller's to set."""
+    mode = st.st_mode
+    if stat.S_ISLNK(mode):
+        os.symlink(os.readlink(s), d)
+    elif stat.S_ISREG(mode):
+        first = links.get((st.st_dev, st.st_ino)) if st.st_nlink > 1 else None
+        if first is not None:
+            os.link(first, d)
+            return "linked"
+        shutil.copyfile(s, d, follow_symlinks=False)
+        if st.st_nlink > 1:
+            links[(st.st_dev, st.st_ino)] = d
+    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode):
+        os.mknod(d, mode, st.st_rdev)
+    else:
+        return "skipped"
+    return "copied"
 
 
 def shifted_layer(layer: Path, m: IdMap) -> Path:

@@ -159,7 +159,7 @@ def _remove(p: Path) -> None:
             p.unlink()
 
 
-def _apply_layer(src: Path, dst: Path, links: dict[tuple[int, int], Path], m: IdMap | None = None) -> None:
+def _apply_layer(src: Path, dst: Path, links: dict[tuple[int, int], str], m: IdMap | None = None) -> None:
     """Copy one overlay-form layer onto ``dst``: whiteouts delete, opaque dirs replace.
 
     ``links`` maps (dev, inode) of multiply-linked files of this layer to their first copy, so
@@ -181,20 +181,12 @@ def _apply_layer(src: Path, dst: Path, links: dict[tuple[int, int], Path], m: Id
             _apply_layer(s, d, links, m)
         else:
             _remove(d)
-            if stat.S_ISLNK(st.st_mode):
-                os.symlink(os.readlink(s), d)
-            elif stat.S_ISREG(st.st_mode):
-                first = links.get((st.st_dev, st.st_ino)) if st.st_nlink > 1 else None
-                if first is not None:
-                    os.link(first, d)
-                    continue
-                shutil.copy2(s, d, follow_symlinks=False)
-                if st.st_nlink > 1:
-                    links[(st.st_dev, st.st_ino)] = d
-            elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) or stat.S_ISFIFO(st.st_mode):
-                os.mknod(d, st.st_mode, st.st_rdev)
-            else:
+            from podpy.store.idshift import copy_node  # vfs only: keeps idshift off the overlay path
+
+            if copy_node(str(s), str(d), st, links) != "copied":
                 continue
+            if stat.S_ISREG(st.st_mode):
+                shutil.copystat(s, d, follow_symlinks=False)  # mode, times, xattrs: what copy2 kept
         uid, gid = (m.uid(st.st_uid), m.gid(st.st_gid)) if m is not None else (st.st_uid, st.st_gid)
         with contextlib.suppress(OSError):
             os.chown(d, uid, gid, follow_symlinks=False)
