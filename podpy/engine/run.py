@@ -465,7 +465,8 @@ def _stop_log_relay(pid: int, saved: list[int], drain: float = 2.0) -> None:
 def _foreground(paths: Paths, rec: ContainerRecord, spec: ContainerSpec) -> int:
     """Run a created container with this process as its monitor (no second process: fast, and the
     container's stdio is ours). The record says so: ``monitor_pid`` is this process, so a ``kill -9``
-    of the CLI is noticed like a dead monitor."""
+    of the CLI is noticed like a dead monitor. What needs a real monitor (-t, a restart policy, a
+    health check) runs under one instead, with this process attached to it."""
     from podpy.engine import containers, health, network
     from podpy.monitor import exitfile, liveness
     from podpy.runtime import executor
