@@ -207,31 +207,12 @@ def _fast_images(args: list[str]) -> bool:
 
     Returns False (nothing done) for any other shape, so click parses it and reports errors.
     """
-    glob: dict[str, str] = {}
-    i = 0
-    while i < len(args):
-        key, eq, val = args[i].partition("=")
-        if key not in ("--root", "--runroot"):
-            break
-        if not eq:
-            if i + 1 >= len(args) or args[i + 1].startswith("-"):
-                return False
-            i += 1
-            val = args[i]
-        glob[key[2:]] = val
-        i += 1
-    rest = args[i:]
-    if rest[:1] == ["images"]:
-        rest = rest[1:]
-    elif rest[:2] in (["image", "ls"], ["image", "list"]):
-        rest = rest[2:]
-    else:
+    from podpy.cli.fastargs import parse_fast
+
+    parsed = parse_fast(args, (("images",), ("image", "ls"), ("image", "list")), _IMAGES_FLAGS)
+    if parsed is None:
         return False
-    flags = {name: False for name in _IMAGES_FLAGS.values()}
-    for a in rest:
-        if a not in _IMAGES_FLAGS:
-            return False
-        flags[_IMAGES_FLAGS[a]] = True
+    glob, flags = parsed
     from podpy.cli.output import images_text
     from podpy.engine.images import list_images
     from podpy.util.paths import default_paths

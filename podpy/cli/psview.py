@@ -317,31 +317,13 @@ def fast_ps(args: list[str]) -> bool:
     """``[--root R] [--runroot R] ps|container ls|container list|container ps [boolean flags]`` without
     click (about 12 ms of imports saved on every poll). False (nothing done) for any other shape, so
     click parses it and reports errors. For ``podpy.cli.main.main``, beside ``_fast_images``."""
-    glob: dict[str, str] = {}
-    i = 0
-    while i < len(args):
-        key, eq, val = args[i].partition("=")
-        if key not in ("--root", "--runroot"):
-            break
-        if not eq:
-            if i + 1 >= len(args) or args[i + 1].startswith("-"):
-                return False
-            i += 1
-            val = args[i]
-        glob[key[2:]] = val
-        i += 1
-    rest = args[i:]
-    if rest[:1] == ["ps"]:
-        rest = rest[1:]
-    elif rest[:1] == ["container"] and rest[1:2] in (["ls"], ["list"], ["ps"]):
-        rest = rest[2:]
-    else:
+    from podpy.cli.fastargs import parse_fast
+
+    commands = (("ps",), ("container", "ls"), ("container", "list"), ("container", "ps"))
+    parsed = parse_fast(args, commands, _FAST_FLAGS)
+    if parsed is None:
         return False
-    flags = {name: False for name in _FAST_FLAGS.values()}
-    for a in rest:
-        if a not in _FAST_FLAGS:
-            return False
-        flags[_FAST_FLAGS[a]] = True
+    glob, flags = parsed
     from podpy.util.paths import default_paths
 
     paths = default_paths(glob.get("root"), glob.get("runroot"))

@@ -23,9 +23,9 @@ from typing import Any
 from podpy.monitor import attach as proto
 from podpy.util.errors import ConflictError, PodpyError
 from podpy.util.paths import Paths
+from podpy.util.signals import proxy_signals
 
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
-PROXIED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 NOT_RUNNING = "you can only attach to running containers"
 
 
@@ -149,13 +149,7 @@ def relay(s: Session) -> str:
             _send_size(s.ctl_path, tty_fd)
             old[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, lambda *_: _send_size(s.ctl_path, tty_fd))
         if s.sig_proxy and s.monitor_pid > 0:
-
-            def proxy(signum: int, _frame: Any) -> None:
-                with contextlib.suppress(OSError):
-                    os.kill(s.monitor_pid, signum)  # the monitor passes it on to the container
-
-            for sig in PROXIED_SIGNALS:
-                old[sig] = signal.signal(sig, proxy)
+            old.update(proxy_signals(lambda: s.monitor_pid))  # the monitor passes them on to the container
         if s.terminal and s.stdin and os.isatty(s.stdin_fd):
             import tty
 

@@ -87,11 +87,12 @@ def cli_monitor_options(kw: dict[str, Any], mounts: list[Any], env: dict[str, st
     }
 
 
-def needs_monitor(spec: Any) -> bool:
-    """A restart policy or a health check: only a monitor carries them out (a foreground run too)."""
+def needs_monitor(spec: Any, healthcheck: dict[str, Any] | None) -> bool:
+    """A restart policy or a health check (``healthcheck``: the flags' or the image's, as ``create``
+    resolved it): only a monitor carries them out, for a foreground run too."""
     from podpy.spec.container import has_healthcheck
 
-    return spec.restart_policy not in ("", "no") or has_healthcheck(spec.healthcheck)
+    return spec.restart_policy not in ("", "no") or has_healthcheck(healthcheck)
 
 
 def resolve_healthcheck(spec: Any, image_cfg: dict[str, Any]) -> dict[str, Any] | None:

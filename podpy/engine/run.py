@@ -470,11 +470,10 @@ def _foreground(paths: Paths, rec: ContainerRecord, spec: ContainerSpec) -> int:
     from podpy.engine import containers, health, network
     from podpy.monitor import exitfile, liveness
     from podpy.runtime import executor
-    from podpy.spec.container import has_healthcheck
 
     # -t, a restart policy or a health check: under the monitor, attached to it (detach keys,
     # ``podpy attach`` later; the monitor restarts the container and runs its checks)
-    if spec.terminal or health.needs_monitor(spec) or has_healthcheck(rec.config.get("healthcheck")):
+    if spec.terminal or health.needs_monitor(spec, rec.config.get("healthcheck")):
         from podpy.engine import attach
         from podpy.monitor.spawn import MonitorError
 
@@ -495,8 +494,7 @@ def _foreground(paths: Paths, rec: ContainerRecord, spec: ContainerSpec) -> int:
     me = os.getpid()
     st.update(rec.id, state="running", monitor_pid=me, monitor_start=liveness.proc_start_time(me) or 0,
               started_at=time.time_ns(), exit_code=None, finished_at=0, event=("init", "start", "attach"))  # fmt: skip
-    if spec.sdnotify != "ignore" and (os.environ.get("NOTIFY_SOCKET") or rec.config.get("notify_socket")):
-        health.on_started(st.get(rec.id), me)  # MAINPID (and READY=1 for conmon) as Podman sends them
+    health.on_started(rec, me)  # sd_notify: MAINPID (and READY=1 for conmon) as Podman sends them
     if not spec.interactive:
         _stdin_devnull()
     code = 255

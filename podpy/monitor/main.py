@@ -27,17 +27,11 @@ import sys
 import time
 
 from podpy.monitor import attach, exitfile, logfmt, restart, syncpipe
+from podpy.util.signals import PROXIED_SIGNALS
 
 PR_SET_CHILD_SUBREAPER = 36
 TIOCSWINSZ = 0x5414
-FORWARDED_SIGNALS = (
-    signal.SIGTERM,
-    signal.SIGINT,
-    signal.SIGHUP,
-    signal.SIGQUIT,
-    signal.SIGUSR1,
-    signal.SIGUSR2,
-)
+FORWARDED_SIGNALS = PROXIED_SIGNALS  # what the CLI's --sig-proxy sends us, for the container
 POLL_IN = select.POLLIN | select.POLLPRI
 POLL_END = select.POLLHUP | select.POLLERR | select.POLLNVAL
 

@@ -44,6 +44,7 @@ from podpy.runtime import seccomp
 from podpy.runtime.rootpath import mkdir_in_root
 from podpy.util import syscalls as sc_mod
 from podpy.util.errors import EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, PodpyError
+from podpy.util.signals import proxy_signals, restore_handlers
 
 _NS_FLAGS: dict[str, int] = {
     "mount": sc_mod.CLONE_NEWNS,
@@ -284,20 +285,7 @@ def run(
     old: dict[int, Any] = {}
     try:
         if sig_proxy:
-
-            def forward(signum: int, _frame: Any) -> None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signum)
-
-            for s in (
-                signal.SIGINT,
-                signal.SIGTERM,
-                signal.SIGHUP,
-                signal.SIGQUIT,
-                signal.SIGUSR1,
-                signal.SIGUSR2,
-            ):
-                old[s] = signal.signal(s, forward)
+            old = proxy_signals(lambda: pid)  # --sig-proxy
         start(root, cid)
         code = _wait(pid)
     except BaseException:
@@ -307,8 +295,7 @@ def run(
             os.waitpid(pid, 0)
         raise
     finally:
-        for s, h in old.items():
-            signal.signal(s, h)
+        restore_handlers(old)
         with contextlib.suppress(PodpyError):
             delete(root, cid, force=True)
     return code

@@ -22,6 +22,7 @@ from podpy.runtime import executor as ex
 from podpy.runtime import seccomp
 from podpy.util import syscalls as sc_mod
 from podpy.util.errors import PodpyError
+from podpy.util.signals import proxy_signals, restore_handlers
 
 # /proc/PID/ns names in join order, with the config.json namespace type they stand for. The user
 # namespace comes last: a container's own one (--userns keep-id/nomap) is a child of podpy's, where
@@ -183,21 +184,8 @@ def _supervise(mid: int, r: int, c_ours: int = -1, console: Callable[[int], None
     msgs: list[dict[str, Any]] = []
     old: dict[int, Any] = {}
     target = {"pid": mid}
-
-    def forward(signum: int, _frame: Any) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(target["pid"], signum)
-
     try:
-        for s in (
-            signal.SIGINT,
-            signal.SIGTERM,
-            signal.SIGHUP,
-            signal.SIGQUIT,
-            signal.SIGUSR1,
-            signal.SIGUSR2,
-        ):
-            old[s] = signal.signal(s, forward)
+        old = proxy_signals(lambda: target["pid"])
         msgs = ex._read_messages(r, stop=lambda m: "error" in m or "pid" in m)
         pid = next((m["pid"] for m in msgs if "pid" in m), None)
         if pid is not None:
@@ -223,8 +211,7 @@ def _supervise(mid: int, r: int, c_ours: int = -1, console: Callable[[int], None
         os.close(r)
         if c_ours >= 0:
             os.close(c_ours)
-        for s, h in old.items():
-            signal.signal(s, h)
+        restore_handlers(old)
     err = next((m for m in msgs if "error" in m), None)
     if err is not None:
         raise PodpyError(str(err["error"]), exit_code=int(err.get("code") or 125))

@@ -549,6 +549,14 @@ def parse_restart(text: str) -> tuple[str, int]:
     return parts[0], retries
 
 
+def _hc_duration(text: str, what: str) -> int:
+    """A ``--health-*`` duration in ns, with Podman's "invalid healthcheck-WHAT" message."""
+    try:
+        return parse_go_duration(text)
+    except UsageError as e:
+        raise UsageError(f"invalid healthcheck-{what}: {e.message}") from None
+
+
 def make_healthcheck(cmd: str, interval: str = "30s", retries: int = 3, timeout: str = "30s",
                      start_period: str = "0s") -> dict[str, Any]:  # fmt: skip
     """``--health-cmd`` and friends -> Podman's ``Schema2HealthConfig`` (durations in ns).
@@ -578,23 +586,14 @@ def make_healthcheck(cmd: str, interval: str = "30s", retries: int = 3, timeout:
     if not test or (test[0] in ("CMD", "CMD-SHELL") and len(test) < 2):
         raise UsageError("must define a healthcheck command for all healthchecks")
     hc: dict[str, Any] = {"Test": test}
-    try:
-        hc["Interval"] = parse_go_duration("0" if interval == "disable" else interval)
-    except UsageError as e:
-        raise UsageError(f"invalid healthcheck-interval: {e.message}") from None
+    hc["Interval"] = _hc_duration("0" if interval == "disable" else interval, "interval")
     if retries < 1:
         raise UsageError("healthcheck-retries must be greater than 0")
     hc["Retries"] = int(retries)
-    try:
-        hc["Timeout"] = parse_go_duration(timeout)
-    except UsageError as e:
-        raise UsageError(f"invalid healthcheck-timeout: {e.message}") from None
+    hc["Timeout"] = _hc_duration(timeout, "timeout")
     if hc["Timeout"] < 1:
         raise UsageError("healthcheck-timeout must be at least 1 second")
-    try:
-        hc["StartPeriod"] = parse_go_duration(start_period)
-    except UsageError as e:
-        raise UsageError(f"invalid healthcheck-start-period: {e.message}") from None
+    hc["StartPeriod"] = _hc_duration(start_period, "start-period")
     if hc["StartPeriod"] < 0:
         raise UsageError("healthcheck-start-period must be 0 seconds or greater")
     return hc
