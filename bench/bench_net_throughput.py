@@ -39,16 +39,19 @@ def _free_port() -> int:
 
 
 def _wait_listening(side: Side, port: int) -> None:
-    """The published port answers only once slirp4netns forwards it and nc listens: probe it."""
+    """The container's first nc says "ready" once it listens; a connect alone proves nothing (the
+    network helper accepts on the host before it knows whether anything listens in the container)."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         with socket.socket() as s:
             s.settimeout(1)
             try:
                 s.connect(("127.0.0.1", port))
-                return
+                if s.recv(16).startswith(b"ready"):
+                    return
             except OSError:
-                time.sleep(0.05)
+                pass
+        time.sleep(0.05)
     raise BenchError(f"{side.name}: port {port} never answered")
 
 
@@ -65,7 +68,7 @@ def run_benchmarks(args: argparse.Namespace) -> list[Benchmark]:
             return
         ports[side.name] = port = _free_port()
         # the first nc serves the readiness probe; the second counts what the timed sender sends
-        script = "nc -l -p 8080 > /dev/null; nc -l -p 8080 | wc -c > /tmp/count; sleep 1000"
+        script = "echo ready | nc -l -p 8080 > /dev/null; nc -l -p 8080 | wc -c > /tmp/count; sleep 1000"
         side.run("run", "-d", "--name", CTR, "-p", f"{port}:8080", img, "sh", "-c", script)
         _wait_listening(side, port)
         time.sleep(0.3)  # let the second nc listen before the timed connection arrives

@@ -22,7 +22,7 @@ mkdir -p "$WORKDIR/results" 2>/dev/null || true
 OUT=$WORKDIR/results/bench-$(date -u +%Y%m%dT%H%M%SZ).json
 
 status=0
-for b in bench_pull bench_pull_shared bench_images bench_startup bench_run bench_lifecycle bench_exec bench_net_throughput; do
+for b in bench_pull bench_pull_shared bench_images bench_startup bench_run bench_lifecycle bench_exec bench_net_throughput bench_build; do
   echo "### $b" >&2
   "$PY" "$HERE/$b.py" --json "$OUT" "$@" || status=1
 done

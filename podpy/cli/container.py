@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
-
-import click
+import sys
 
 from podpy.util.errors import UsageError
 
+TYPE_CHECKING = False  # not typing's: the fast path must not pay for importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
-def _opts(ctx: click.Context) -> Any:
+
+def _opts(ctx: Any) -> Any:
     from podpy.cli.main import GlobalOptions
 
     obj = ctx.find_object(GlobalOptions)
@@ -83,7 +85,18 @@ def network_options(kw: dict[str, Any]) -> dict[str, Any]:
         options.expand_ports(ports)  # a host port given twice fails here
     return {"network": kw["network"] or "private", "ports": ports, "publish_all": kw["publish_all"],
             "dns": options.parse_dns(kw["dns"]) if kw["dns"] else [], "dns_search": list(kw["dns_search"]),
-            "dns_options": list(kw["dns_option"]), "add_hosts": list(kw["add_host"]), "no_hosts": kw["no_hosts"]}  # fmt: skip
+            "dns_options": list(kw["dns_option"]), "add_hosts": list(kw["add_host"]), "no_hosts": kw["no_hosts"],
+            **_bridge_fields(kw)}  # fmt: skip
+
+
+def _bridge_fields(kw: dict[str, Any]) -> dict[str, Any]:
+    """User-defined networks: ``network="bridge"`` and ``networks`` from --network, --ip, --network-alias, --mac-address."""
+    if kw["network"] in ("none", "host", "private") and not (kw["ip"] or kw["network_alias"] or kw["mac_address"]):
+        return {}
+    from podpy.network import netopts, options
+
+    mode = options.parse_network(kw["network"] or "private")
+    return netopts.network_fields(mode, kw["ip"], kw["network_alias"], kw["mac_address"])
 
 
 def parse_security_opts(opts: tuple[str, ...]) -> tuple[bool, str | None]:
@@ -107,98 +120,124 @@ def parse_security_opts(opts: tuple[str, ...]) -> tuple[bool, str | None]:
     return nnp, seccomp
 
 
-@click.command(
-    "run",
-    context_settings={"help_option_names": ["--help"], "allow_interspersed_args": False},
-)
-@click.option("--rm", "remove", is_flag=True, help="Remove container (and pod if created) after exit")
-@click.option("-e", "--env", multiple=True, help="Set environment variables in container")
-@click.option("--env-file", multiple=True, help="Read in a file of environment variables")
-@click.option("--env-host", is_flag=True, help="Use all current host environment variables in container")
-@click.option("-w", "--workdir", default=None, help="Working directory inside the container")
-@click.option("-u", "--user", default=None, help="Username or UID (format: <name|uid>[:<group|gid>])")
-@click.option("--group-add", multiple=True, help="Add additional groups to the primary container process")
-@click.option("--entrypoint", default=None, help="Overwrite the default ENTRYPOINT of the image")
-@click.option("--name", default=None, help="Assign a name to the container")
-@click.option("-h", "--hostname", default=None, help="Set container hostname")
-@click.option("--network", "--net", "network", default="private", help="Connect a container to a network")
-@click.option("-p", "--publish", multiple=True, help="Publish a container's port, or a range of ports, to the host")
-@click.option("-P", "--publish-all", is_flag=True, help="Publish all exposed ports to random ports on the host interfaces")
-@click.option("--dns", multiple=True, help="Set custom DNS servers")
-@click.option("--dns-search", multiple=True, help="Set custom DNS search domains")
-@click.option("--dns-option", "--dns-opt", "dns_option", multiple=True, help="Set custom DNS options")
-@click.option("--add-host", multiple=True, help="Add a custom host-to-IP mapping (host:ip)")
-@click.option("--no-hosts", is_flag=True, help="Do not create /etc/hosts within the container, instead use the version from the image")
-@click.option("--read-only", is_flag=True, help="Make containers root filesystem read-only")
-@click.option(
-    "--read-only-tmpfs",
-    type=click.BOOL,
-    default=True,
-    help="When running --read-only, mount tmpfs on /run, /tmp and /var/tmp",
-)
-@click.option("--cap-add", multiple=True, help="Add capabilities to the container")
-@click.option("--cap-drop", multiple=True, help="Drop capabilities from the container")
-@click.option("--privileged", is_flag=True, help="Give extended privileges to container")
-@click.option("--security-opt", multiple=True, help="Security Options")
-@click.option("--ulimit", multiple=True, help="Ulimit options")
-@click.option("-v", "--volume", multiple=True, help="Bind mount a volume into the container")
-@click.option("--mount", "mount_", multiple=True, help="Attach a filesystem mount to the container")
-@click.option("--tmpfs", multiple=True, help="Mount a temporary filesystem (tmpfs) into a container")
-@click.option("--pull", default="missing", help='Pull image policy ("always"|"missing"|"never"|"newer")')
-@click.option("--platform", default=None, help="Specify the platform for selecting the image")
-@click.option(
-    "--tls-verify",
-    type=click.BOOL,
-    default=None,
-    help="Require HTTPS and verify certificates when contacting registries",
-)
-@click.option("-q", "--quiet", is_flag=True, help="Suppress output information when pulling images")
-@click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open even if not attached")
-@click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY for container")
-@click.option("-d", "--detach", is_flag=True, help="Run container in background and print container ID")
-@click.option("--annotation", multiple=True, help="Add annotations to container (key=value)")
-@click.option(
-    "--preserve-fds",
-    type=int,
-    default=0,
-    help="Pass a number of additional file descriptors into the container",
-)
-@click.option("--runtime", default=None, help="Path to the OCI-compatible binary used to run containers")
-@click.option(
-    "--init",
-    "init",
-    is_flag=True,
-    help="Run an init inside the container that forwards signals and reaps processes",
-)
-@click.option("--init-path", default=None, help="Path to the container-init binary")
-@click.option("--shm-size", default=None, help="Size of /dev/shm (format: <number>[<unit>])")
-@click.option("-l", "--label", multiple=True, help="Set metadata on container")
-@click.option("--sig-proxy", type=click.BOOL, default=True, help="Proxy received signals to the process")
-@click.option("--cidfile", default=None, help="Write the container ID to the file")
-@click.option("--replace", is_flag=True, help="If a container with the same name exists, replace it")
-@click.option("--tz", default=None, help="Set timezone in container")
-@click.option("--detach-keys", default=None, help="Override the key sequence for detaching a container")
-@click.option("--stop-signal", default=None, help="Signal to stop a container. Default is SIGTERM")
-@click.option("--userns", default="", help='User namespace to use ("host", "keep-id[:uid=N,gid=N]", "nomap")')
-@click.option("-m", "--memory", default=None, help="Memory limit (format: <number>[<unit>])")
-@click.option("--cpus", default=None, help="Number of CPUs")
-@click.option("--pids-limit", default=None, help="Tune container pids limit")
-@click.option("--log-driver", default="k8s-file", help="Logging driver for the container")
-@click.option("--log-opt", multiple=True, help="Logging driver options")
-@click.option("--restart", default="", help='Restart policy to apply when a container exits ("always"|"no"|"on-failure"|"unless-stopped")')
-@click.option("--health-cmd", default="", help='set a healthcheck command for the container ("none" disables the existing healthcheck)')
-@click.option("--health-interval", default="30s", help='set an interval for the healthchecks (a value of "disable" results in no automatic timer setup)')
-@click.option("--health-retries", type=int, default=3, help="the number of retries allowed before a healthcheck is considered to be unhealthy")
-@click.option("--health-start-period", default="0s", help="the initialization time needed for a container to bootstrap")
-@click.option("--health-timeout", default="30s", help="the maximum time allowed to complete the healthcheck before an interval is considered failed")
-@click.option("--health-on-failure", default="none", help="action to take once the container turns unhealthy")
-@click.option("--no-healthcheck", is_flag=True, help="Disable healthchecks on container")
-@click.option("--sdnotify", default="container", help="control sd-notify behavior (container|conmon|ignore)")
-@click.argument("image")
-@click.argument("command", nargs=-1, type=click.UNPROCESSED)
-@click.pass_context
-def run_cmd(ctx: click.Context, **kw: Any) -> None:  # fmt: skip
+# ``run``'s flags (``create`` and ``container run|create`` share them). One row per flag:
+# (name, flags, click.option keywords with type "bool"/"int" as strings). The click command is built
+# from this table only when click parses the command line; the click-free fast path
+# (``podpy.cli.fastargs.parse_options``) reads the same rows. Add a flag by adding a row.
+RUN_OPTIONS: tuple[tuple[str, tuple[str, ...], dict[str, Any]], ...] = (
+    ('remove', ('--rm',), dict(is_flag=True, help='Remove container (and pod if created) after exit')),
+    ('env', ('-e', '--env'), dict(multiple=True, help='Set environment variables in container')),
+    ('env_file', ('--env-file',), dict(multiple=True, help='Read in a file of environment variables')),
+    ('env_host', ('--env-host',), dict(is_flag=True, help='Use all current host environment variables in container')),
+    ('workdir', ('-w', '--workdir'), dict(default=None, help='Working directory inside the container')),
+    ('user', ('-u', '--user'), dict(default=None, help='Username or UID (format: <name|uid>[:<group|gid>])')),
+    ('group_add', ('--group-add',), dict(multiple=True, help='Add additional groups to the primary container process')),
+    ('entrypoint', ('--entrypoint',), dict(default=None, help='Overwrite the default ENTRYPOINT of the image')),
+    ('name', ('--name',), dict(default=None, help='Assign a name to the container')),
+    ('hostname', ('-h', '--hostname'), dict(default=None, help='Set container hostname')),
+    ('network', ('--network', '--net'), dict(default='private', help='Connect a container to a network')),
+    ('ip', ('--ip',), dict(default=None, help='Specify a static IPv4 address for the container')),
+    ('network_alias', ('--network-alias',), dict(multiple=True, help='Add network-scoped alias for the container')),
+    ('mac_address', ('--mac-address',), dict(default=None, help='Container MAC address (e.g. 92:d0:c6:0a:29:33)')),
+    ('pod', ('--pod',), dict(default='', help='Run container in an existing pod ("new:NAME" creates the pod)')),
+    ('publish', ('-p', '--publish'), dict(multiple=True, help="Publish a container's port, or a range of ports, to the host")),
+    ('publish_all', ('-P', '--publish-all'), dict(is_flag=True, help='Publish all exposed ports to random ports on the host interfaces')),
+    ('dns', ('--dns',), dict(multiple=True, help='Set custom DNS servers')),
+    ('dns_search', ('--dns-search',), dict(multiple=True, help='Set custom DNS search domains')),
+    ('dns_option', ('--dns-option', '--dns-opt'), dict(multiple=True, help='Set custom DNS options')),
+    ('add_host', ('--add-host',), dict(multiple=True, help='Add a custom host-to-IP mapping (host:ip)')),
+    ('no_hosts', ('--no-hosts',), dict(is_flag=True, help='Do not create /etc/hosts within the container, instead use the version from the image')),
+    ('read_only', ('--read-only',), dict(is_flag=True, help='Make containers root filesystem read-only')),
+    ('read_only_tmpfs', ('--read-only-tmpfs',), dict(type="bool", default=True, help='When running --read-only, mount tmpfs on /run, /tmp and /var/tmp')),
+    ('cap_add', ('--cap-add',), dict(multiple=True, help='Add capabilities to the container')),
+    ('cap_drop', ('--cap-drop',), dict(multiple=True, help='Drop capabilities from the container')),
+    ('privileged', ('--privileged',), dict(is_flag=True, help='Give extended privileges to container')),
+    ('security_opt', ('--security-opt',), dict(multiple=True, help='Security Options')),
+    ('ulimit', ('--ulimit',), dict(multiple=True, help='Ulimit options')),
+    ('volume', ('-v', '--volume'), dict(multiple=True, help='Bind mount a volume into the container')),
+    ('volumes_from', ('--volumes-from',), dict(multiple=True, help='Mount volumes from the specified container(s)')),
+    ('mount_', ('--mount',), dict(multiple=True, help='Attach a filesystem mount to the container')),
+    ('tmpfs', ('--tmpfs',), dict(multiple=True, help='Mount a temporary filesystem (tmpfs) into a container')),
+    ('pull', ('--pull',), dict(default='missing', help='Pull image policy ("always"|"missing"|"never"|"newer")')),
+    ('platform', ('--platform',), dict(default=None, help='Specify the platform for selecting the image')),
+    ('tls_verify', ('--tls-verify',), dict(type="bool", default=None, help='Require HTTPS and verify certificates when contacting registries')),
+    ('quiet', ('-q', '--quiet'), dict(is_flag=True, help='Suppress output information when pulling images')),
+    ('interactive', ('-i', '--interactive'), dict(is_flag=True, help='Keep STDIN open even if not attached')),
+    ('tty', ('-t', '--tty'), dict(is_flag=True, help='Allocate a pseudo-TTY for container')),
+    ('detach', ('-d', '--detach'), dict(is_flag=True, help='Run container in background and print container ID')),
+    ('annotation', ('--annotation',), dict(multiple=True, help='Add annotations to container (key=value)')),
+    ('preserve_fds', ('--preserve-fds',), dict(type="int", default=0, help='Pass a number of additional file descriptors into the container')),
+    ('runtime', ('--runtime',), dict(default=None, help='Path to the OCI-compatible binary used to run containers')),
+    ('init', ('--init',), dict(is_flag=True, help='Run an init inside the container that forwards signals and reaps processes')),
+    ('init_path', ('--init-path',), dict(default=None, help='Path to the container-init binary')),
+    ('shm_size', ('--shm-size',), dict(default=None, help='Size of /dev/shm (format: <number>[<unit>])')),
+    ('label', ('-l', '--label'), dict(multiple=True, help='Set metadata on container')),
+    ('sig_proxy', ('--sig-proxy',), dict(type="bool", default=True, help='Proxy received signals to the process')),
+    ('cidfile', ('--cidfile',), dict(default=None, help='Write the container ID to the file')),
+    ('replace', ('--replace',), dict(is_flag=True, help='If a container with the same name exists, replace it')),
+    ('tz', ('--tz',), dict(default=None, help='Set timezone in container')),
+    ('detach_keys', ('--detach-keys',), dict(default=None, help='Override the key sequence for detaching a container')),
+    ('stop_signal', ('--stop-signal',), dict(default=None, help='Signal to stop a container. Default is SIGTERM')),
+    ('userns', ('--userns',), dict(default='', help='User namespace to use ("host", "keep-id[:uid=N,gid=N]", "nomap")')),
+    ('memory', ('-m', '--memory'), dict(default=None, help='Memory limit (format: <number>[<unit>])')),
+    ('cpus', ('--cpus',), dict(default=None, help='Number of CPUs')),
+    ('pids_limit', ('--pids-limit',), dict(default=None, help='Tune container pids limit')),
+    ('log_driver', ('--log-driver',), dict(default='k8s-file', help='Logging driver for the container')),
+    ('log_opt', ('--log-opt',), dict(multiple=True, help='Logging driver options')),
+    ('restart', ('--restart',), dict(default='', help='Restart policy to apply when a container exits ("always"|"no"|"on-failure"|"unless-stopped")')),
+    ('health_cmd', ('--health-cmd',), dict(default='', help='set a healthcheck command for the container ("none" disables the existing healthcheck)')),
+    ('health_interval', ('--health-interval',), dict(default='30s', help='set an interval for the healthchecks (a value of "disable" results in no automatic timer setup)')),
+    ('health_retries', ('--health-retries',), dict(type="int", default=3, help='the number of retries allowed before a healthcheck is considered to be unhealthy')),
+    ('health_start_period', ('--health-start-period',), dict(default='0s', help='the initialization time needed for a container to bootstrap')),
+    ('health_timeout', ('--health-timeout',), dict(default='30s', help='the maximum time allowed to complete the healthcheck before an interval is considered failed')),
+    ('health_on_failure', ('--health-on-failure',), dict(default='none', help='action to take once the container turns unhealthy')),
+    ('no_healthcheck', ('--no-healthcheck',), dict(is_flag=True, help='Disable healthchecks on container')),
+    ('sdnotify', ('--sdnotify',), dict(default='container', help='control sd-notify behavior (container|conmon|ignore)')),
+)  # fmt: skip
+RUN_ARGUMENTS = ("image", "command")  # IMAGE [COMMAND [ARG...]]: options stop at IMAGE
+
+
+def _build_run_cmd() -> Any:
+    import click
+
+    types = {"bool": click.BOOL, "int": int}
+    cb: Any = click.pass_context(_run_callback)
+    for dest, decls, kw in reversed(RUN_OPTIONS):
+        kw = {**kw, "type": types[kw["type"]]} if "type" in kw else kw
+        cb = click.option(*decls, dest, **kw)(cb)
+    cb = click.argument("command", nargs=-1, type=click.UNPROCESSED)(cb)
+    cb = click.argument("image")(cb)
+    return click.command(
+        "run", context_settings={"help_option_names": ["--help"], "allow_interspersed_args": False}
+    )(cb)
+
+
+_BUILT: dict[str, Any] = {}
+
+
+def __getattr__(name: str) -> Any:
+    """``run_cmd``, the click command, is built on first use: the fast path never needs click."""
+    if name == "run_cmd":
+        if not _BUILT:
+            _BUILT["run_cmd"] = _build_run_cmd()
+        return _BUILT["run_cmd"]
+    raise AttributeError(name)
+
+
+def _run_callback(ctx: Any, **kw: Any) -> None:
     """Run a command in a new container."""
+    import click
+
+    ctx.exit(run_main(kw, _opts(ctx), click.echo))
+
+
+def _echo(text: str) -> None:
+    sys.stdout.write(f"{text}\n")
+    sys.stdout.flush()
+
+
+def run_main(kw: dict[str, Any], opts: Any, echo: Any = _echo) -> int:
+    """``run`` once its flags are parsed (by click or the fast path): the container's exit code."""
     from podpy.spec.container import (
         ContainerSpec,
         normalize_cap,
@@ -266,6 +305,7 @@ def run_cmd(ctx: click.Context, **kw: Any) -> None:  # fmt: skip
         read_only=kw["read_only"],
         read_only_tmpfs=kw["read_only_tmpfs"],
         mounts=mounts,
+        volumes_from=list(kw.get("volumes_from") or ()),
         cap_add=[normalize_cap(c) for c in kw["cap_add"]],
         cap_drop=[normalize_cap(c) for c in kw["cap_drop"]],
         no_new_privileges=nnp,
@@ -273,11 +313,12 @@ def run_cmd(ctx: click.Context, **kw: Any) -> None:  # fmt: skip
         seccomp=seccomp,
         ulimits=[parse_ulimit(u) for u in kw["ulimit"]],
         **network_kw,
+        pod=kw["pod"],
         remove=kw["remove"],
         preserve_fds=kw["preserve_fds"],
         annotations=annotations,
         interactive=kw["interactive"],
-        init_path=_find_init(kw["init_path"], _opts(ctx).paths.runroot) if kw["init"] else None,
+        init_path=_find_init(kw["init_path"], opts.paths.runroot) if kw["init"] else None,
         shm_size=parse_size(kw["shm_size"], "--shm-size") if kw["shm_size"] else None,
         labels=labels,
         sig_proxy=kw["sig_proxy"],
@@ -288,7 +329,6 @@ def run_cmd(ctx: click.Context, **kw: Any) -> None:  # fmt: skip
         **monitor_options(kw, mounts, env),
     ).validate()
 
-    opts = _opts(ctx)
     pull_kwargs: dict[str, Any] = {}
     if kw["platform"]:
         from podpy.spec.platform import platform_from_flags
@@ -311,6 +351,6 @@ def run_cmd(ctx: click.Context, **kw: Any) -> None:  # fmt: skip
         cidfile=kw["cidfile"],
         replace=kw["replace"],
         detach=kw["detach"],
-        on_id=click.echo,
+        on_id=echo,
     )
-    ctx.exit(code)
+    return code

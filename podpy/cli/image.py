@@ -475,6 +475,7 @@ _TRANSFER = {
     "load": ("podpy.cli.transfer", "load_cmd", "Load image(s) from a tar archive"),
     "import": ("podpy.cli.transfer", "import_cmd", "Import a tarball to create a filesystem image"),
     "push": ("podpy.cli.transfer", "push_cmd", "Push an image to a specified destination"),
+    "build": ("podpy.cli.build", "build_cmd", "Build an image using instructions from Containerfiles"),
 }
 
 

@@ -40,7 +40,23 @@ def template_view(doc: dict, image: bool = True) -> Any:
         for k in ("ExposedPorts", "Volumes"):  # map[string]struct{}: values print as {}
             cfg[k] = {p: Record({}, go_type="struct {}") for p in cfg.get(k) or {}}
         top["Config"] = Record(cfg, go_type="*v1.ImageConfig")
+    top["HealthCheck"] = _health_view(doc.get("Healthcheck"))
     return top
+
+
+def _health_view(hc: Any) -> Any:
+    """``{{.HealthCheck}}``: podman's Schema2HealthConfig (durations as Go prints them), or <nil>."""
+    if not isinstance(hc, dict):
+        return None
+    from podpy.cli.template import Record
+    from podpy.engine.ctrinfo import go_duration
+
+    def dur(key: str) -> str:
+        return go_duration(int(hc.get(key) or 0) / 1e9)
+
+    return Record({"Test": list(hc.get("Test") or []), "StartPeriod": dur("StartPeriod"),
+                   "Interval": dur("Interval"), "Timeout": dur("Timeout"), "Retries": int(hc.get("Retries") or 0)},
+                  go_type="*manifest.Schema2HealthConfig")  # fmt: skip
 
 
 def _write_json(docs: list[dict]) -> None:
@@ -79,9 +95,15 @@ def run_inspect(ctx: click.Context, names: tuple[str, ...], type_: str, fmt: str
                 if type_ == "image":
                     errors.append(e.message)
                     continue
+        if doc is None and type_ in ("volume", "pod", "network", "all"):
+            doc = _other_object(paths, n, type_)
         if doc is None:
             if type_ == "container":
                 errors.append(f"no such container {n}")
+            elif type_ in ("volume", "pod"):
+                errors.append(f"no such {type_} {n}")
+            elif type_ == "network":
+                errors.append(f"network {n}: unable to find network with name or ID {n}: network not found")
             elif type_ in ("image",):
                 errors.append(f"{n}: image not known")
             else:
@@ -107,6 +129,30 @@ def run_inspect(ctx: click.Context, names: tuple[str, ...], type_: str, fmt: str
         for e in errors[:-1]:
             click.echo(f"Error: inspecting object: {e}", err=True)
         raise PodpyError(f"inspecting object: {errors[-1]}")
+
+
+def _other_object(paths: Any, name: str, type_: str) -> dict[str, Any] | None:
+    """A volume, network or pod named ``name`` (podman's generic inspect looks in that order)."""
+    if type_ in ("volume", "all"):
+        from podpy.engine.volumes import inspect_doc
+
+        doc = inspect_doc(paths, name)
+        if doc is not None:
+            return doc
+    if type_ in ("network", "all"):
+        from podpy.engine import networks
+
+        doc = networks.inspect_doc(paths, name) if hasattr(networks, "inspect_doc") else None
+        if doc is not None:
+            return doc
+    if type_ in ("pod", "all"):
+        from podpy.engine import pods
+
+        try:
+            return pods.inspect(*pods.lookup(paths, name))
+        except NotFoundError:
+            return None
+    return None
 
 
 def _inspect_options(f: Any) -> Any:

@@ -265,7 +265,7 @@ def restart_cmd(ctx: click.Context, all_: bool, cidfile: tuple[str, ...], latest
     "-v",
     "--volumes",
     is_flag=True,
-    help="Remove anonymous volumes associated with the container (podpy creates none)",
+    help="Remove anonymous volumes associated with the container",
 )
 @click.argument("containers", nargs=-1)
 @click.pass_context
@@ -279,7 +279,14 @@ def rm_cmd(ctx: click.Context, all_: bool, cidfile: tuple[str, ...], depend: boo
     # --depend: the container and every container depending on it, dependents first, each printed by its
     # full ID (as Podman). podpy has no --requires or pods yet, so nothing depends on anything: the
     # closure is the container itself.
-    _each(refs, lambda r: (eng.remove(paths, r, force=force, timeout=timeout), r)[0 if depend else 1],
+    from podpy.engine.volumes import remove_container  # containers.remove, then (-v) its anonymous volumes
+
+    rm = remove_container if volumes else eng.remove
+    if all_:  # as Podman: ``rm -a`` removes pods' infra containers with their pods (engine.pods)
+        from podpy.engine.pods import with_pods
+
+        rm = with_pods(rm)
+    _each(refs, lambda r: (rm(paths, r, force=force, timeout=timeout), r)[0 if depend else 1],
           ignore_missing=ignore, missing_code=1)  # fmt: skip
 
 
@@ -298,8 +305,9 @@ def prune_cmd(ctx: click.Context, force: bool, filters: tuple[str, ...]) -> None
         if not click.confirm("Are you sure you want to continue?", default=False, prompt_suffix=" "):
             return
     paths = _paths(ctx)
-    recs = [r for r in eng.list_containers(eng.open_state(paths), paths)
-            if r.state in ("created", "exited", "stopped", "configured") and match(flt, r, {})]  # fmt: skip
+    recs = [r for r in eng.list_containers(eng.open_state(paths), paths)  # not a pod's infra: it goes with its pod
+            if r.state in ("created", "exited", "stopped", "configured") and match(flt, r, {})
+            and not r.config.get("infra")]  # fmt: skip
     _each([r.id for r in recs], lambda r: eng.remove(paths, r), ignore_missing=True)
 
 

@@ -330,9 +330,9 @@ class PlainReporter(PullReporter):
 
     def __init__(self, out: TextIO | None = None) -> None:
         self.out = out or sys.stderr
-        import threading
+        import _thread  # the lock without the threading module: every ``run`` makes a reporter
 
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()  # blobs are fetched by parallel threads
 
     def _p(self, line: str) -> None:
         with self._lock:

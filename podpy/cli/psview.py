@@ -105,7 +105,8 @@ class PsRow:
 
     go_type = "ps.psReporter"
 
-    def __init__(self, rec: Any, no_trunc: bool, now: float, size: tuple[int, int] | None = None) -> None:
+    def __init__(self, rec: Any, no_trunc: bool, now: float, size: tuple[int, int] | None = None,
+                 pod_names: dict[str, str] | None = None) -> None:  # fmt: skip
         self._r = rec
         self._size = size  # (rwSize, rootFsSize) with ``--size``
         self._no_trunc = no_trunc
@@ -123,8 +124,9 @@ class PsRow:
         self.Ports = ps_ports(self._ports) if self._ports else ""
         self.Mounts = ""
         self.Networks = ""
-        self.Pod = ""
-        self.PodName = ""
+        self._pod = str((rec.config.get("spec") or {}).get("pod") or "")  # the pod's ID (podpy.engine.pods)
+        self.Pod = self._pod if no_trunc else self._pod[:12]
+        self.PodName = (pod_names or {}).get(self._pod, "")
         self.Size = size_text(size) if size is not None else ""
         self._args = args
 
@@ -173,15 +175,15 @@ class PsRow:
             "Id": r.id,
             "Image": r.image_name,
             "ImageID": r.image_id,
-            "IsInfra": False,
+            "IsInfra": bool(r.config.get("infra")),
             "Labels": self.Labels or None,
             "Mounts": [],
             "Names": [r.name],
             "Namespaces": {},
             "Networks": [],
             "Pid": self.Pid,
-            "Pod": "",
-            "PodName": "",
+            "Pod": self._pod,
+            "PodName": self.PodName,
             "Ports": [{"host_ip": p.get("host_ip") or "", "container_port": p.get("container_port"),
                        "host_port": p.get("host_port"), "range": 1, "protocol": p.get("protocol") or "tcp"}
                       for p in self._ports] or None,  # fmt: skip
@@ -249,10 +251,12 @@ def match(flt: dict[str, list[str]], rec: Any, by_ref: dict[str, Any]) -> bool:
 
 
 def ps_text(recs: Sequence[Any], *, fmt: str | None = None, quiet: bool = False, no_trunc: bool = False,
-            noheading: bool = False, sizes: dict[str, tuple[int, int]] | None = None) -> str:  # fmt: skip
-    """``sizes`` (``--size``): container ID -> (rwSize, rootFsSize); adds Podman's SIZE column."""
+            noheading: bool = False, sizes: dict[str, tuple[int, int]] | None = None,
+            pod_names: dict[str, str] | None = None) -> str:  # fmt: skip
+    """``sizes`` (``--size``): container ID -> (rwSize, rootFsSize); adds Podman's SIZE column.
+    ``pod_names``: pod ID -> name, for ``{{.PodName}}`` and JSON."""
     now = time.time()
-    rows = [PsRow(r, no_trunc, now, sizes.get(r.id) if sizes is not None else None) for r in recs]
+    rows = [PsRow(r, no_trunc, now, sizes.get(r.id) if sizes is not None else None, pod_names) for r in recs]
     if fmt is not None:
         from podpy.cli.template import go_json, is_json, render
 

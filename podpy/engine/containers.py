@@ -24,12 +24,15 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from podpy.engine.state import ContainerRecord, State
 from podpy.util.errors import ConflictError, NotFoundError, PodpyError
 from podpy.util.log import get_logger
 from podpy.util.paths import Paths
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every command start-up time
+if TYPE_CHECKING:
+    from typing import Any
 
 log = get_logger(__name__)
 
@@ -544,6 +547,9 @@ def cleanup_locked(st: State, paths: Paths, rec: ContainerRecord) -> None:
     unmount(paths, rec.id)
     if rec.config.get("remove"):
         remove_locked(st, paths, rec)
+        from podpy.engine.volumes import remove_anonymous
+
+        remove_anonymous(paths, rec.config)  # run --rm: its anonymous volumes go too, as in Podman
     else:  # once per exit: the monitor's cleanup may come after a stop or ps did it
         st.container_event(rec.id, "cleanup", once_since_ns=rec.finished_at)
 
@@ -621,6 +627,10 @@ def remove(paths: Paths, ref: str, *, force: bool = False, timeout: float | None
             rec = st.get(rec.id)
         except NotFoundError:
             raise NotFoundError(f'no container with name or ID "{ref}" found: no such container', 1) from None
+        if rec.config.get("infra"):  # a pod's infra goes with its pod only (``pod rm``)
+            from podpy.engine.pods import infra_removal_error
+
+            raise infra_removal_error(rec)
         remove_locked(st, paths, rec, force=force, timeout=timeout)
     return rec.id
 
@@ -658,13 +668,9 @@ def inspect(paths: Paths, rec: ContainerRecord) -> dict[str, Any]:
     cdir = container_dir(paths, rec.id)
     userdata = cdir / "userdata"
     running = rec.state in ACTIVE
-    mounts = [
-        {"Type": m.get("type"), "Source": m.get("source"), "Destination": m.get("destination"),
-         "Driver": "", "Mode": "", "Options": list(m.get("options") or []),
-         "RW": "ro" not in (m.get("options") or []), "Propagation": "rprivate"}
-        for m in spec.get("mounts") or []
-        if m.get("type") == "bind" and not str(m.get("source", "")).startswith(str(userdata))
-    ]  # fmt: skip
+    from podpy.engine.volume_mounts import bind_spec, inspect_mounts
+
+    mounts = inspect_mounts(paths, spec, str(userdata))  # user binds and volumes (Type "volume", Name)
     return {
         "Id": rec.id,
         "Created": _rfc3339(rec.created),
@@ -689,7 +695,7 @@ def inspect(paths: Paths, rec: ContainerRecord) -> dict[str, Any]:
         "Image": rec.image_id,
         "ImageName": rec.image_name,
         "Rootfs": "",
-        "Pod": "",
+        "Pod": spec.get("pod") or "",
         "ResolvConfPath": str(userdata / "resolv.conf"),
         "HostnamePath": str(userdata / "hostname"),
         "HostsPath": str(userdata / "hosts"),
@@ -717,7 +723,7 @@ def inspect(paths: Paths, rec: ContainerRecord) -> dict[str, Any]:
         "Dependencies": [],
         "NetworkSettings": network.inspect_settings(paths, rec),
         "Namespace": "",
-        "IsInfra": False,
+        "IsInfra": bool(cfg.get("infra")),
         "IsService": False,
         "Config": {
             "Hostname": cfg.get("hostname") or rec.id[:12],
@@ -745,7 +751,7 @@ def inspect(paths: Paths, rec: ContainerRecord) -> dict[str, Any]:
             **health.inspect_sdnotify(rec),
         },
         "HostConfig": {
-            "Binds": [f"{m['Source']}:{m['Destination']}" for m in mounts],
+            "Binds": [bind_spec(m) for m in mounts],
             "ContainerIDFile": cfg.get("cidfile") or "",
             "LogConfig": health.log_config(rec, log_path(paths, rec)),
             "NetworkMode": spec.get("network") or "private",

@@ -26,6 +26,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from podpy.engine import containers
 from podpy.engine.state import ContainerRecord
+from podpy.engine.volume_mounts import resolve_path
 from podpy.runtime.rootpath import is_within, mkdir_in_root, secure_join
 from podpy.util.errors import InvalidInput, NotFoundError, PodpyError, UsageError
 from podpy.util.paths import Paths
@@ -223,8 +224,7 @@ def copy_in(paths: Paths, src: str, ctr: str, dest: str, *, archive: bool = True
         if not os.path.lexists(src):
             raise NotFoundError(f'"{src}" could not be found on the host: no such file or directory', 125)
     with mounted(paths, rec) as merged:
-        root = str(merged)
-        resolved = secure_join(root, dest)
+        root, resolved = resolve_path(rec.config, str(merged), dest)  # a volume's path: in the volume
         _check_inside(root, resolved, dest)
         is_dir = os.path.isdir(resolved) and not os.path.islink(resolved)
         rel = os.path.relpath(resolved, root)
@@ -275,8 +275,7 @@ def copy_out(paths: Paths, ctr: str, src: str, dest: str, *, stdout: IO[bytes] |
     if dest != "-":
         dest = os.path.abspath(dest)
     with mounted(paths, rec) as merged:
-        root = str(merged)
-        resolved = secure_join(root, src)
+        root, resolved = resolve_path(rec.config, str(merged), src)  # a volume's path: in the volume
         _check_inside(root, resolved, src)
         if not os.path.lexists(resolved):
             raise NotFoundError(
@@ -517,6 +516,36 @@ def _layer_tar(chs: list[Change], out: IO[bytes], idmap: IdMap | None = None) ->
                 tf.addfile(tarfile.TarInfo(os.path.join(rel, _OPQ)))
 
 
+
+def store_layer(store: Any, chs: list[Any], idmap: Any = None) -> tuple[str, int]:
+    """``chs`` (``changes``) as an uncompressed layer blob, hashed while written, committed and
+    unpacked in ``store`` (whose session the caller holds): (its diff ID, its size)."""
+    import hashlib
+
+    from podpy.spec import mediatypes as mt
+
+    tmp = store.new_temp()
+    try:
+        h = hashlib.sha256()
+        size = 0
+        with open(tmp, "wb") as f:
+
+            class _Hashing:
+                def write(self, b: bytes) -> int:
+                    nonlocal size
+                    h.update(b)
+                    size += len(b)
+                    return f.write(b)
+
+            _layer_tar(chs, _Hashing(), idmap)  # type: ignore[arg-type]
+        diff_id = "sha256:" + h.hexdigest()
+        store.commit_blob(tmp, diff_id, size, verify=False)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    store.unpack_layer(store.blob_path(diff_id), mt.OCI_LAYER, diff_id)
+    return diff_id, size
+
 def commit(paths: Paths, ref: str, name: str | None = None, *, message: str | None = None,
            author: str | None = None, changes_: list[str] | None = None, fmt: str = "oci",
            progress: Any = None) -> str:  # fmt: skip
@@ -539,28 +568,7 @@ def commit(paths: Paths, ref: str, name: str | None = None, *, message: str | No
     base = images.lookup(store, rec.image_id)
     base_cfg = json.loads(store.get_blob_bytes(base.config_digest))
     with store.session():
-        tmp = store.new_temp()
-        try:
-            import hashlib
-
-            h = hashlib.sha256()
-            size = 0
-            with open(tmp, "wb") as f:
-
-                class _Hashing:
-                    def write(self, b: bytes) -> int:
-                        nonlocal size
-                        h.update(b)
-                        size += len(b)
-                        return f.write(b)
-
-                _layer_tar(chs, _Hashing(), _idmap(paths, rec, upper=True))  # type: ignore[arg-type]
-            diff_id = "sha256:" + h.hexdigest()
-            store.commit_blob(tmp, diff_id, size, verify=False)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-        store.unpack_layer(store.blob_path(diff_id), mt.OCI_LAYER, diff_id)
+        diff_id, size = store_layer(store, chs, _idmap(paths, rec, upper=True))
         docker = fmt == "docker"
         layer_mt = mt.DOCKER_LAYER if docker else mt.OCI_LAYER
         say("Getting image source signatures")

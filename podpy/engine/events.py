@@ -96,6 +96,8 @@ class EventView:
             attrs += [f"health_status={self.HealthStatus}"] if self.HealthStatus else []
             attrs += [f"{k}={v}" for k, v in sorted((self.Attributes or {}).items())]
             return f"{t} container {self.Status} {self.ID} ({', '.join(attrs)})"
+        if self.Type == "volume":  # podman: ``TIME volume create NAME`` (volumes have no ID)
+            return f"{t} volume {self.Status} {self.Name}"
         return f"{t} {self.Type} {self.Status} {self.ID} {self.Name}"
 
     def to_json(self) -> dict[str, Any]:

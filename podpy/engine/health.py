@@ -18,9 +18,12 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from podpy.util.errors import ConflictError, NotFoundError, PodpyError, UsageError
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every command start-up time
+if TYPE_CHECKING:
+    from typing import Any
 
 STARTING, HEALTHY, UNHEALTHY = "starting", "healthy", "unhealthy"
 MAX_LOG_ENTRIES = 5  # Podman 4.3's MaxHealthCheckNumberLogs

@@ -30,15 +30,16 @@ def _debug(msg: str, *args: object) -> None:
     logging.getLogger(__name__).debug(msg, *args)
 
 
-def record_event(paths: Paths, action: str, image_id: str = "", name: str = "") -> None:
+def record_event(paths: Paths, action: str, image_id: str = "", name: str = "", state: Any = None) -> None:
     """Log an image event for ``podpy events`` (podman 4.3's actions and fields: ``pull`` has only the
     reference typed, ``tag``/``untag``/``remove``/``save``/``push`` the image ID and a name or path).
-    A failure to log is a warning: the action itself has happened."""
+    A failure to log is a warning: the action itself has happened. ``state``: a State the caller
+    has open (``run`` has one), else one is opened for this event."""
     import sqlite3
 
     from podpy.engine.state import State
 
-    st = State(paths)
+    st = state if state is not None else State(paths)
     try:
         st.add_event("image", action, image_id, name)
     except (sqlite3.Error, OSError, PodpyError) as e:
@@ -46,7 +47,8 @@ def record_event(paths: Paths, action: str, image_id: str = "", name: str = "") 
 
         logging.getLogger(__name__).warning("recording the image event %s %s: %s", action, name, e)
     finally:
-        st.close()
+        if state is None:
+            st.close()
 
 
 EXIT_NO_SUCH_IMAGE = 1  # podman rmi / image exists: the image does not exist
@@ -392,6 +394,27 @@ def _bool_filter(key: str, value: str) -> bool:
     raise UsageError(f"invalid {key} filter value {value!r}: use true or false")
 
 
+def _without_intermediates(paths: Paths, summaries: list[ImageSummary]) -> list[ImageSummary]:
+    """Podman's ``images`` without ``-a``: an untagged image a build made on the way to another
+    (that image's history and layers continue this one's) is an intermediate, not listed."""
+    from podpy.engine.build_step import intermediate_ids
+
+    cached = intermediate_ids(paths)
+
+    def chain(x: ImageSummary) -> tuple[list[Any], list[Any]]:
+        cfg = x.config or {}
+        return list(cfg.get("history") or []), list((cfg.get("rootfs") or {}).get("diff_ids") or [])
+
+    chains = {x.id: chain(x) for x in summaries}
+
+    def has_child(x: ImageSummary) -> bool:
+        hist, layers = chains[x.id]
+        return any(len(h) > len(hist) and h[: len(hist)] == hist and d[: len(layers)] == layers
+                   for i, (h, d) in chains.items() if i != x.id)  # fmt: skip
+
+    return [x for x in summaries if not (x.dangling and x.id in cached and has_child(x))]
+
+
 def list_images(paths: Paths, filters: Sequence[str] = (), all_: bool = False) -> list[ImageSummary]:
     """All images in store order (oldest first, names newest first), filtered like ``podman images --filter``."""
     store = open_reader(paths)
@@ -421,6 +444,8 @@ def list_images(paths: Paths, filters: Sequence[str] = (), all_: bool = False) -
                 config=cfg,
             )
         )
+    if not all_ and any(x.dangling for x in summaries) and (paths.root / "build-cache").is_dir():
+        summaries = _without_intermediates(paths, summaries)
     if not flt:
         return summaries
     lookup_cache: dict[str, str | None] = {}
@@ -568,6 +593,8 @@ def inspect_record(store: Store, rec: ImageRecord) -> dict[str, Any]:
             "NamesHistory": names_history(rec),
         }
     )
+    if c.get("Healthcheck"):  # podman: top-level ``Healthcheck`` (Go field HealthCheck) when the image has one
+        doc["Healthcheck"] = c["Healthcheck"]
     return doc
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from podpy import __version__
+from podpy.engine import system_peers as peers
 from podpy.util.paths import Paths
 
 # Podman's seccomp profile locations (runtime.seccomp.PROFILE_PATHS): read lazily there.
@@ -83,7 +84,105 @@ def _program(name: str) -> dict[str, str] | None:
         version = r.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         version = ""
-    return {"executable": exe, "package": "Unknown", "version": version}
+    return {"executable": exe, "package": package_of(exe), "version": version}
+
+
+def package_of(path: str) -> str:
+    """The distribution package owning ``path`` as Podman names it (``slirp4netns_1.2.0-1_amd64``).
+
+    Podman asks rpm or dpkg the same way; "Unknown" when neither knows the file.
+    """
+    import subprocess
+
+    real = os.path.realpath(path)
+    try:
+        r = subprocess.run(["rpm", "-qf", "--queryformat", "%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}", real],
+                           capture_output=True, text=True, timeout=5)  # fmt: skip
+        if r.returncode == 0 and r.stdout.strip():
+            return r.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    try:
+        r = subprocess.run(["dpkg", "-S", real], capture_output=True, text=True, timeout=5)
+        pkg = r.stdout.split(":", 1)[0].strip() if r.returncode == 0 else ""
+        if pkg:
+            q = subprocess.run(["dpkg-query", "-W", "-f", "${Package}_${Version}_${Architecture}", pkg],
+                               capture_output=True, text=True, timeout=5)  # fmt: skip
+            if q.returncode == 0 and q.stdout.strip():
+                return q.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return "Unknown"
+
+
+def _cpu_utilization() -> dict[str, float]:
+    """Podman's ``cpuUtilization``: the shares of CPU time since boot, from /proc/stat."""
+    try:
+        f = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return {"userPercent": 0.0, "systemPercent": 0.0, "idlePercent": 0.0}
+    total = sum(f[:8]) or 1
+    return {
+        "userPercent": round((f[0] + f[1]) * 100 / total, 2),
+        "systemPercent": round(f[2] * 100 / total, 2),
+        "idlePercent": round(f[3] * 100 / total, 2),
+    }
+
+
+def cgroup_controllers() -> list[str]:
+    """Controllers available to this user's cgroup (v2 only; Podman shows [] on v1 and hybrid)."""
+    if cgroup_version() != "v2":
+        return []
+    rel = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            if line.startswith("0::"):
+                rel = line[3:].strip().lstrip("/")
+    try:
+        return Path("/sys/fs/cgroup", rel, "cgroup.controllers").read_text().split()
+    except OSError:
+        return []
+
+
+def _monitor_info() -> dict[str, str]:
+    """Podman's ``conmon`` block: podpy's own monitor plays conmon's part."""
+    import podpy.monitor
+
+    return {
+        "package": f"podpy {__version__}",
+        "path": os.path.dirname(os.path.abspath(podpy.monitor.__file__)),
+        "version": f"podpy monitor version {__version__}",
+    }
+
+
+def unescape_mountinfo(field: str) -> str:
+    return field.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+
+
+def mount_of(path: Path, mountinfo: str = "/proc/self/mountinfo") -> tuple[str, str, str]:
+    """(mount point, filesystem type, options) of the mount holding ``path``, from mountinfo."""
+    real = os.path.realpath(os.path.abspath(path))  # resolves what exists, keeps the rest
+    best = ("/", "unknown", "")
+    try:
+        lines = Path(mountinfo).read_text().splitlines()
+    except OSError:
+        return best
+    for line in lines:
+        left, sep, right = line.partition(" - ")
+        f, r = left.split(), right.split()
+        if not sep or len(f) < 6 or not r:
+            continue
+        mp = unescape_mountinfo(f[4])
+        inside = real == mp or real.startswith(mp.rstrip("/") + "/")
+        if inside and len(mp) >= len(best[0]):
+            best = (mp, r[0], f[5] + ("," + r[2] if len(r) > 2 else ""))
+    return best
+
+
+def backing_fs(path: Path) -> str:
+    """containers/storage's name of the filesystem holding ``path`` (graphStatus "Backing Filesystem")."""
+    fstype = mount_of(path)[1]
+    return "extfs" if fstype in ("ext2", "ext3", "ext4") else fstype
 
 
 def _maps(paths: Paths) -> dict[str, list[dict[str, int]]]:
@@ -130,12 +229,6 @@ def _container_counts(paths: Paths) -> dict[str, int]:
     return counts
 
 
-def running_containers(paths: Paths) -> int:
-    """How many containers the state DB says are running (or paused): they keep the old namespace."""
-    c = _container_counts(paths)
-    return c["running"] + c["paused"]
-
-
 def host_info(paths: Paths) -> dict[str, Any]:
     from podpy.rootless.userns import rootless_mode
     from podpy.spec.container import DEFAULT_CAPABILITIES
@@ -147,7 +240,9 @@ def host_info(paths: Paths) -> dict[str, Any]:
         "arch": host_platform().architecture,
         "cgroupManager": "cgroupfs",
         "cgroupVersion": cgroup_version(),
-        "cgroupControllers": [],
+        "cgroupControllers": cgroup_controllers(),
+        "conmon": _monitor_info(),
+        "cpuUtilization": _cpu_utilization(),
         "cpus": os.cpu_count() or 1,
         "distribution": _os_release(),
         "eventLogger": "file",
@@ -157,6 +252,7 @@ def host_info(paths: Paths) -> dict[str, Any]:
         "logDriver": "k8s-file",
         "memFree": mem.get("MemFree", 0),
         "memTotal": mem.get("MemTotal", 0),
+        "networkBackend": peers.network_backend(),
         "ociRuntime": {
             "name": "podpy",
             "package": f"podpy {__version__}",
@@ -178,6 +274,9 @@ def host_info(paths: Paths) -> dict[str, Any]:
         "swapTotal": mem.get("SwapTotal", 0),
         "uptime": _uptime(),
     }
+    pasta = _program("pasta")
+    if pasta is not None:
+        host["pasta"] = pasta
     if host["slirp4netns"] is None:
         del host["slirp4netns"]
     return host
@@ -200,11 +299,62 @@ def store_info(paths: Paths, storage_driver: str | None = None) -> dict[str, Any
         "graphRoot": str(os.path.abspath(paths.root)),
         "graphRootAllocated": allocated,
         "graphRootUsed": used,
-        "graphStatus": {},
+        "graphStatus": _graph_status(paths, choice),
         "imageCopyTmpDir": os.environ.get("TMPDIR") or "/var/tmp",
         "imageStore": {"number": _image_count(paths)},
         "runRoot": str(os.path.abspath(paths.runroot)),
         "volumePath": str(os.path.abspath(Path(paths.root) / "volumes")),
+    }
+
+
+def _graph_status(paths: Paths, choice: Any) -> dict[str, str]:
+    """containers/storage's driver status strings (overlay: native diff unless a mount program)."""
+    status = {"Backing Filesystem": backing_fs(Path(paths.root))}
+    if choice.name == "overlay":
+        status["Native Overlay Diff"] = "false" if choice.mount_program else "true"
+        status["Supports d_type"] = "true"
+        status["Using metacopy"] = "false"
+    return status
+
+
+def registries_info() -> dict[str, Any]:
+    """Podman's ``registries``: each ``[[registry]]`` by prefix, and ``search`` (unqualified-search)."""
+    from podpy.registry.config import load_registries_conf
+
+    conf = load_registries_conf()
+    out: dict[str, Any] = {}
+    for r in conf.registries:
+        out[r.prefix] = {
+            "Prefix": r.prefix,
+            "Location": r.location,
+            "Insecure": r.insecure,
+            "PullFromMirror": "",
+            "Mirrors": [
+                {
+                    "Location": m.location,
+                    "Insecure": m.insecure,
+                    "PullFromMirror": "" if m.pull_from_mirror == "all" else m.pull_from_mirror,
+                }
+                for m in r.mirrors
+            ]
+            or None,
+            "Blocked": r.blocked,
+            "MirrorByDigestOnly": r.mirror_by_digest_only,
+        }
+    if conf.unqualified_search_registries:
+        out["search"] = list(conf.unqualified_search_registries)
+    return out
+
+
+def plugins_info() -> dict[str, Any]:
+    """Podman's ``plugins``: the volume, network and log drivers podpy has."""
+    from podpy.spec.container import LOG_DRIVERS
+
+    return {
+        "volume": ["local"],
+        "network": peers.network_drivers(),
+        "log": list(LOG_DRIVERS),
+        "authorization": None,
     }
 
 
@@ -232,6 +382,7 @@ def info(paths: Paths, storage_driver: str | None = None) -> dict[str, Any]:
     return {
         "host": host_info(paths),
         "store": store_info(paths, storage_driver),
-        "registries": {},
+        "registries": registries_info(),
+        "plugins": plugins_info(),
         "version": version_info(),
     }

@@ -19,13 +19,17 @@ import dataclasses
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 from podpy.spec.container import ContainerSpec, Mount
 from podpy.util.errors import PodpyError, UsageError
 from podpy.util.fsutil import atomic_write
 from podpy.util.log import get_logger
 from podpy.util.paths import Paths, real_uid, xdg_config_home
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every command start-up time
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 log = get_logger(__name__)  # no ``import logging`` on the run path
 
@@ -39,19 +43,18 @@ UNPRIVILEGED_PORT_START = "/proc/sys/net/ipv4/ip_unprivileged_port_start"
 def containers_conf() -> dict[str, dict[str, Any]]:
     """The tables podpy reads from containers.conf (system files, then the user's; later keys win).
     ``CONTAINERS_CONF`` names the only file, as in Podman."""
-    import tomllib
+    from podpy.util import tomlcache
 
     env = os.environ.get("CONTAINERS_CONF")
     files = [env] if env else [*CONF_FILES, str(xdg_config_home() / "containers" / "containers.conf")]
     merged: dict[str, dict[str, Any]] = {}
     for f in files:
         try:
-            with open(f, "rb") as fh:
-                data = tomllib.load(fh)
-        except FileNotFoundError:
-            continue
-        except (OSError, tomllib.TOMLDecodeError) as e:
+            data = tomlcache.load(f)
+        except tomlcache.TomlError as e:
             raise PodpyError(f"reading {f}: {e}") from None
+        if data is None:
+            continue
         for table in ("containers", "network", "engine"):
             if isinstance(data.get(table), dict):
                 merged.setdefault(table, {}).update(data[table])
@@ -69,8 +72,8 @@ def _mode(spec: ContainerSpec):  # type: ignore[no-untyped-def]
 
 def _default_mode(conf: dict[str, dict[str, Any]]) -> str:
     netns = str(conf.get("containers", {}).get("netns") or "private")
-    if netns not in ("", "private", "bridge"):
-        return netns
+    if netns not in ("", "private"):
+        return netns  # "bridge": the default network, podman (podpy.engine.networks), as rootless Podman
     cmd = str(conf.get("network", {}).get("default_rootless_network_cmd") or "slirp4netns")
     if cmd not in ("slirp4netns", "pasta"):
         raise PodpyError(f'containers.conf: invalid default_rootless_network_cmd "{cmd}": use slirp4netns or pasta')
@@ -169,9 +172,11 @@ def prepare(paths: Paths, spec: ContainerSpec, image_cfg: dict[str, Any]) -> Con
         raise PodpyError(f"cannot find specified network namespace path: stat {mode.value}: no such file or directory")
     if mode.kind == "container":
         _target(paths, mode.value)
+    if mode.kind == "bridge":  # user-defined networks: checked and keyed by name (podpy.engine.networks)
+        network, spec = "bridge", dataclasses.replace(spec, networks=_networks().prepare(paths, spec))
     ports: list[dict[str, Any]] = []
     if spec.ports or spec.publish_all:
-        if mode.has_helper:
+        if mode.has_helper or mode.kind == "bridge":
             ports = _ports(spec, image_cfg)
             if mode.kind == "slirp4netns" and any(":" in str(p["host_ip"]) for p in ports):
                 raise UsageError("slirp4netns cannot publish ports on IPv6 host addresses: use --network pasta")
@@ -198,10 +203,16 @@ def netns_path(paths: Paths, cid: str) -> str:
     return str(net_dir(paths) / f"netns-{cid}")
 
 
+def _networks():  # type: ignore[no-untyped-def]
+    from podpy.engine import networks
+
+    return networks
+
+
 def bundle_netns(paths: Paths, spec: ContainerSpec, cid: str) -> str | None:
     """The network namespace path config.json names (None: a new, empty one; ignored for host)."""
     mode = _mode(spec)
-    if mode.has_helper:
+    if mode.has_helper or mode.kind == "bridge":
         return netns_path(paths, cid)
     if mode.kind == "ns":
         return mode.value
@@ -297,7 +308,9 @@ def etc_files(paths: Paths, spec: ContainerSpec, userdata: Path, hostname: str, 
             from podpy.network.options import parse_add_host
 
             files["/etc/hosts"] = etc.hosts_file(base, parse_add_host(spec.add_hosts), host_ip(), own)
-        if mode.kind != "none":
+        if mode.kind == "bridge":
+            files["/etc/resolv.conf"] = _networks().resolv_conf(paths, spec, _host_resolv(), cconf)
+        elif mode.kind != "none":
             first = [slirp_addr["dns"]] if slirp_addr else []
             files["/etc/resolv.conf"] = etc.resolv_conf(
                 _host_resolv(), nameservers=[*(cconf.get("dns_servers") or []), *spec.dns],  # Podman: config, then flags
@@ -358,17 +371,31 @@ def _join_target(paths: Paths, rec: Any, mode: Any) -> None:
             atomic_write(cfg_path, json.dumps(cfg, indent=1), fsync=False)
 
 
-def setup(paths: Paths, rec: Any, st: Any = None) -> None:
+def _ready() -> None:
+    """Nothing left to wait for."""
+
+
+def setup(paths: Paths, rec: Any, st: Any = None, *, defer: bool = False) -> Callable[[], None]:
     """Before the runtime creates the container: its network namespace, helper and port forwards.
 
     On failure nothing is left running, and a ``--rm`` container is removed (it never ran); ``st``:
-    the caller's State when it holds the container's lock (the lock is not re-entrant)."""
+    the caller's State when it holds the container's lock (the lock is not re-entrant). ``defer``:
+    do not wait for slirp4netns to be ready (nor add its port forwards) here; the caller calls the
+    returned function before the container's process starts (``run`` creates the container meanwhile).
+    """
     spec = rec.config.get("spec") or {}
+    if spec.get("pod"):  # a pod member: its infra running, its bundle naming the infra's namespaces
+        from podpy.engine import pods
+
+        pods.before_start(paths, rec)
     network = str(spec.get("network") or "private")
     if network in ("none", "host") or network.startswith("ns:"):
-        return
+        return _ready
     try:
-        _setup(paths, rec, network, list(rec.config.get("ports") or spec.get("ports") or []))
+        finish = _setup(paths, rec, network, list(rec.config.get("ports") or spec.get("ports") or []))
+        if not defer:
+            finish()
+        return finish
     except BaseException:
         with contextlib.suppress(PodpyError):
             teardown(paths, rec.id)
@@ -383,15 +410,20 @@ def setup(paths: Paths, rec: Any, st: Any = None) -> None:
         raise
 
 
-def _setup(paths: Paths, rec: Any, network: str, ports: list[dict[str, Any]]) -> None:
+def _setup(paths: Paths, rec: Any, network: str, ports: list[dict[str, Any]]) -> Callable[[], None]:
+    """Everything up to starting the helper; what is left (slirp4netns ready, port forwards) is the
+    function returned."""
     from podpy.network import helper, netns, options, slirp
 
     mode = options.parse_network(network)
     if mode.kind == "container":
         _join_target(paths, rec, mode)
-        return
+        return _ready
+    if mode.kind == "bridge":
+        _networks().setup(paths, rec, ports)
+        return _ready
     if not mode.has_helper:
-        return
+        return _ready
     teardown(paths, rec.id)  # leftovers of a start that was killed half-way
     _check_ports_free(ports)
     binary = helper.find(mode.kind)
@@ -404,16 +436,21 @@ def _setup(paths: Paths, rec: Any, network: str, ports: list[dict[str, Any]]) ->
     atomic_write(_record_path(paths, rec.id), json.dumps(record), fsync=False)
     if mode.kind == "slirp4netns":
         sock = str(d / f"{rec.id[:16]}.sock")
-        record["pid"] = slirp.start(binary, mode.slirp, ns, sock, log_path)
+        record["pid"], ready_fd = slirp.spawn(binary, mode.slirp, ns, sock, log_path)
         atomic_write(_record_path(paths, rec.id), json.dumps(record), fsync=False)
-        guest = slirp.addresses(mode.slirp)["ip"]
-        for p in ports:
-            slirp.add_hostfwd(sock, p, guest)
-    else:
-        from podpy.network import pasta
 
-        record["pid"] = pasta.start(binary, list(mode.pasta), ns, ports, str(d / f"{rec.id[:16]}.pid"), log_path)
-        atomic_write(_record_path(paths, rec.id), json.dumps(record), fsync=False)
+        def finish() -> None:
+            slirp.wait_ready(record["pid"], ready_fd, ns, log_path)
+            guest = slirp.addresses(mode.slirp)["ip"]
+            for p in ports:
+                slirp.add_hostfwd(sock, p, guest)
+
+        return finish
+    from podpy.network import pasta
+
+    record["pid"] = pasta.start(binary, list(mode.pasta), ns, ports, str(d / f"{rec.id[:16]}.pid"), log_path)
+    atomic_write(_record_path(paths, rec.id), json.dumps(record), fsync=False)
+    return _ready
 
 
 def teardown(paths: Paths, cid: str) -> None:
@@ -422,14 +459,16 @@ def teardown(paths: Paths, cid: str) -> None:
     ns = netns_path(paths, cid)
     if not rpath.exists() and not os.path.exists(ns):
         return
-    from podpy.network import helper, netns
-    from podpy.rootless.userns import ensure_userns
-
-    ensure_userns(paths)  # the namespace's bind mount is only visible inside podpy's mount namespace
     try:
         record = json.loads(rpath.read_text())
     except (OSError, ValueError):
         record = {}
+    if record.get("kind") not in ("slirp4netns", "pasta"):  # not a helper of its own: maybe user networks
+        _networks().teardown(paths, cid)  # veths, port forwards, DNS records
+    from podpy.network import helper, netns
+    from podpy.rootless.userns import ensure_userns
+
+    ensure_userns(paths)  # the namespace's bind mount is only visible inside podpy's mount namespace
     pid = int(record.get("pid") or 0) or helper.find_serving(ns)  # 0: killed before it recorded the pid
     helper.stop(pid, ns)
     netns.remove(ns)
@@ -447,8 +486,11 @@ def inspect_settings(paths: Paths, rec: Any) -> dict[str, Any]:
     from podpy.network.report import inspect_ports
 
     ns = netns_path(paths, rec.id)
-    return {"EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+    out = {"EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
             "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": "", "Bridge": "", "SandboxID": "",
             "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
             "Ports": inspect_ports(rec.config.get("ports")),
             "SandboxKey": ns if rec.state in ("running", "paused", "stopping") and os.path.exists(ns) else ""}  # fmt: skip
+    if (rec.config.get("spec") or {}).get("network") == "bridge":
+        _networks().add_inspect(paths, rec, out)  # Networks: addresses, MACs, aliases per network
+    return out

@@ -18,12 +18,10 @@ import contextvars
 import dataclasses
 import json
 import os
-import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from podpy.engine.state import ContainerRecord, name_in_use
 from podpy.spec.container import ContainerSpec, Mount
@@ -40,6 +38,10 @@ from podpy.util.fsutil import atomic_write
 from podpy.util.log import get_logger
 from podpy.util.paths import Paths
 
+TYPE_CHECKING = False  # not typing's: importing typing costs every command start-up time
+if TYPE_CHECKING:
+    from typing import Any
+
 log = get_logger(__name__)
 
 PULL_POLICIES = ("always", "missing", "never", "newer")
@@ -49,6 +51,8 @@ ZONEINFO = Path("/usr/share/zoneinfo")
 
 def find_init(path: str | None = None) -> str:
     """--init: catatonit (as Podman), from --init-path or the usual places."""
+    import shutil
+
     for p in [path] if path else [*INIT_CANDIDATES, shutil.which("catatonit")]:
         if p and os.path.isfile(p) and os.access(p, os.X_OK):
             return p
@@ -143,7 +147,7 @@ def _remote_differs(name: str, rec: Any, pull_kwargs: dict[str, Any]) -> bool:
     return remote.image_id != rec.id
 
 
-def _image(paths: Paths, name: str, pull: str, pull_kwargs: dict[str, Any]):  # type: ignore[no-untyped-def]
+def _image(paths: Paths, name: str, pull: str, pull_kwargs: dict[str, Any], state: Any = None):  # type: ignore[no-untyped-def]
     """The image to run: (store, record, its config document), pulled as ``--pull`` says.
 
     As podman 4.3: a local image of another platform than ``--platform`` is pulled again (``never``:
@@ -172,7 +176,7 @@ def _image(paths: Paths, name: str, pull: str, pull_kwargs: dict[str, Any]):  # 
         log.warning("image platform (%s) does not match the expected platform (%s)",
                     _go_platform(_platform_of(cfg)), _go_platform(want or host_platform()))  # fmt: skip
     if rec is not None:  # podman 4.3 logs "pull" (the name typed) for an image found locally too
-        images.record_event(paths, "pull", "", name)
+        images.record_event(paths, "pull", "", name, state)
     if rec is None:
         if pull == "never":
             raise ImageNotKnown(name)
@@ -255,7 +259,7 @@ def create(paths: Paths, spec: ContainerSpec, *, pull: str = "missing", storage_
     Leaves the container "created" with its rootfs mounted; ``containers.start`` runs it. A failure
     before that leaves nothing behind (no record, no directory).
     """
-    from podpy.engine import containers, health, network
+    from podpy.engine import autoupdate, containers, health, network
     from podpy.engine.names import random_name
     from podpy.monitor import liveness
     from podpy.rootless.userns import ensure_userns
@@ -287,13 +291,18 @@ def create(paths: Paths, spec: ContainerSpec, *, pull: str = "missing", storage_
                 raise name_in_use(spec.name, holder.id)
             with contextlib.suppress(NotFoundError):
                 containers.remove(paths, holder.id, force=True, timeout=0)
-    store, rec, full_cfg = _image(paths, spec.image, pull, pull_kwargs or {})
+    if spec.name or spec.pod:  # a pod's name is no container's; --pod makes the spec a member's (engine.pods)
+        from podpy.engine import pods
+
+        spec = pods.on_create(paths, st, spec)
+    store, rec, full_cfg = _image(paths, spec.image, pull, pull_kwargs or {}, st)
     image_cfg = full_cfg.get("config") or {}
     spec = network.prepare(paths, spec, image_cfg)  # mode, Podman's conflicts, host ports (issue 5)
     cid = os.urandom(32).hex()  # as secrets.token_hex(32), without importing hashlib/hmac/random
     record = ContainerRecord(id=cid, name=spec.name or random_name(), image_id=rec.id,
                              image_name=_image_name(rec, spec.image), state="configured",
-                             labels={**(image_cfg.get("Labels") or {}), **spec.labels}, monitor_pid=os.getpid(),
+                             labels={**(image_cfg.get("Labels") or {}), **autoupdate.systemd_labels(), **spec.labels},
+                             monitor_pid=os.getpid(),
                              monitor_start=liveness.proc_start_time(os.getpid()) or 0)  # fmt: skip
     for _ in range(20):
         try:
@@ -323,6 +332,9 @@ def create(paths: Paths, spec: ContainerSpec, *, pull: str = "missing", storage_
                                  workdir=spec.workdir or image_cfg.get("WorkingDir") or "/",
                                  mount_dests=[m.destination for m in spec.mounts],
                                  root_owner=(idmap.uid(0), idmap.gid(0)) if idmap else (0, 0))  # fmt: skip
+        from podpy.engine import volume_mounts  # named/anonymous volumes, --volumes-from, copy-up
+
+        spec = volume_mounts.resolve(paths, spec, image_cfg, mounted.path, user.uid, user.gid, idmap)
         spec = dataclasses.replace(spec, mounts=prepare_volumes(spec.mounts, cdir, user.uid, user.gid, idmap))
         bundle = cdir / "userdata"
         bundle.mkdir(exist_ok=True)
@@ -363,9 +375,15 @@ def create(paths: Paths, spec: ContainerSpec, *, pull: str = "missing", storage_
         if mounted is not None:
             with contextlib.suppress(PodpyError):
                 unmount_rootfs(mounted)
+        import shutil
+
         shutil.rmtree(cdir, ignore_errors=True)
         with contextlib.suppress(NotFoundError):
             st.remove(cid, event=False)
+        from podpy.engine.volumes import remove_anonymous  # the anonymous volumes this create made
+
+        with contextlib.suppress(PodpyError):
+            remove_anonymous(paths, {"spec": dataclasses.asdict(spec)})
         raise
     return record
 
@@ -478,10 +496,13 @@ def _foreground(paths: Paths, rec: ContainerRecord, spec: ContainerSpec) -> int:
         from podpy.monitor.spawn import MonitorError
 
         try:
-            return attach.start_attached(paths, rec.id, stdin=spec.terminal or spec.interactive,
-                                         detach_keys=spec.detach_keys, sig_proxy=spec.sig_proxy)[1]  # fmt: skip
+            how, code = attach.start_attached(paths, rec.id, stdin=spec.terminal or spec.interactive,
+                                              detach_keys=spec.detach_keys, sig_proxy=spec.sig_proxy)  # fmt: skip
         except MonitorError as e:
             raise runtime_error(e.message, e.exit_code) from None
+        if how == "exited":
+            _wait_cleaned_up(paths, rec.id)
+        return code
     st = containers.open_state(paths)
     runtime = rec.config.get("runtime")
     root = containers.runtime_root(paths, runtime)
@@ -490,7 +511,9 @@ def _foreground(paths: Paths, rec: ContainerRecord, spec: ContainerSpec) -> int:
     sdir.mkdir(parents=True, exist_ok=True, mode=0o700)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(sdir / "exit")
-    network.setup(paths, rec)  # its namespace, slirp4netns/pasta and port forwards, before the runtime runs
+    # its namespace, slirp4netns/pasta and port forwards before the runtime runs; slirp4netns gets
+    # ready while the runtime creates the container (``network_ready`` before the process starts)
+    network_ready = network.setup(paths, rec, defer=True)
     me = os.getpid()
     st.update(rec.id, state="running", monitor_pid=me, monitor_start=liveness.proc_start_time(me) or 0,
               started_at=time.time_ns(), exit_code=None, finished_at=0, event=("init", "start", "attach"))  # fmt: skip
@@ -506,11 +529,12 @@ def _foreground(paths: Paths, rec: ContainerRecord, spec: ContainerSpec) -> int:
     )
     try:
         if containers.is_podpy_runtime(runtime):
-            code = executor.run(
-                bundle, rec.id, root, preserve_fds=spec.preserve_fds, sig_proxy=spec.sig_proxy
-            )
+            code = executor.run(bundle, rec.id, root, preserve_fds=spec.preserve_fds, sig_proxy=spec.sig_proxy,
+                                before_start=network_ready)  # fmt: skip
         else:
             from podpy.runtime import external
+
+            network_ready()
 
             try:
                 code = external.run(str(runtime), bundle, rec.id, root, preserve_fds=spec.preserve_fds)
@@ -523,7 +547,7 @@ def _foreground(paths: Paths, rec: ContainerRecord, spec: ContainerSpec) -> int:
         if relay is not None:
             _stop_log_relay(*relay)
         with contextlib.suppress(OSError):
-            exitfile.write_exit_file(str(sdir / "exit"), code, time.time_ns())
+            exitfile.write_exit_file(str(sdir / "exit"), code, time.time_ns(), sync=False)  # read back below
         try:
             containers.cleanup(paths, rec.id)
         except NotFoundError:
@@ -533,6 +557,32 @@ def _foreground(paths: Paths, rec: ContainerRecord, spec: ContainerSpec) -> int:
     if error is not None:
         raise error
     return code
+
+
+def _wait_cleaned_up(paths: Paths, cid: str, timeout: float = 30.0) -> None:
+    """As ``podman run``: return only when the container's cleanup is done (network helper stopped,
+    rootfs unmounted, ``--rm`` container removed), i.e. when its monitor, which runs it, has exited."""
+    import select
+
+    from podpy.engine import containers
+
+    try:
+        rec = containers.open_state(paths).get(cid)
+    except NotFoundError:
+        return  # removed: the cleanup is done
+    if rec.monitor_pid <= 0:
+        return
+    try:
+        fd = os.pidfd_open(rec.monitor_pid)
+    except OSError:
+        return  # exited already
+    try:
+        from podpy.monitor import liveness
+
+        if liveness.proc_start_time(rec.monitor_pid) == rec.monitor_start:  # still that monitor
+            select.select([fd], [], [], timeout)
+    finally:
+        os.close(fd)
 
 
 def _early_monitor(paths: Paths, spec: ContainerSpec, runtime: str | None) -> Any:

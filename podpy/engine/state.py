@@ -25,12 +25,15 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
 
 from podpy.util.errors import ConflictError, NotFoundError, PodpyError
 from podpy.util.lock import FileLock
 from podpy.util.log import get_logger
 from podpy.util.paths import Paths
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every command start-up time
+if TYPE_CHECKING:
+    from typing import Any
 
 log = get_logger(__name__)
 

@@ -21,11 +21,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from podpy.util.errors import PodpyError
 from podpy.util.log import get_logger
 from podpy.util.paths import xdg_config_home
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every command start-up time
+if TYPE_CHECKING:
+    from typing import Any
 
 log = get_logger(__name__)
 
@@ -63,23 +66,17 @@ def conf_file() -> Path | None:
 
 def load(path: Path) -> dict[str, Any]:
     """Parse one storage.conf (TOML); a broken file is an error that names it (Podman refuses too)."""
-    import tomllib
+    from podpy.util import tomlcache
 
     try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_CONF + 1)
-    except FileNotFoundError:
+        conf = tomlcache.load(path, MAX_CONF)
+    except tomlcache.TomlError as e:
+        raise PodpyError(f"{path}: invalid storage.conf: {e}") from None
+    if conf is None:
         if os.environ.get(ENV_CONF):
             raise PodpyError(f"{ENV_CONF}={path}: no such file") from None
         return {}
-    except OSError as e:
-        raise PodpyError(f"cannot read {path}: {e.strerror or e}") from None
-    if len(data) > MAX_CONF:
-        raise PodpyError(f"{path}: larger than {MAX_CONF} bytes; is it really a storage.conf?")
-    try:
-        return tomllib.loads(data.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise PodpyError(f"{path}: invalid storage.conf: {e}") from None
+    return conf
 
 
 def _table(d: Any, *keys: str) -> dict[str, Any]:

@@ -20,17 +20,23 @@ def exit_code_from_status(status: int) -> tuple[int, int | None]:
     return 255, None
 
 
-def write_exit_file(path: str, exit_code: int, exited_at_ns: int, signal: int | None = None) -> None:
+def write_exit_file(path: str, exit_code: int, exited_at_ns: int, signal: int | None = None,
+                    sync: bool = True) -> None:  # fmt: skip
+    """Atomically (temp + rename). ``sync=False``: no fsyncs, for a writer that reads the file back
+    itself at once (a foreground ``run`` is its own monitor); a monitor's file must survive it."""
     sig = "null" if signal is None else str(int(signal))
     data = f'{{"exit_code": {int(exit_code)}, "exited_at_ns": {int(exited_at_ns)}, "signal": {sig}}}'.encode()
     tmp = f"{path}.{os.getpid()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     try:
         os.write(fd, data + b"\n")
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
     finally:
         os.close(fd)
     os.rename(tmp, path)
+    if not sync:
+        return
     dfd = os.open(os.path.dirname(path) or ".", os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(dfd)

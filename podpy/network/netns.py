@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+from collections.abc import Callable
 
 from podpy.util import syscalls
 from podpy.util.errors import PodpyError
@@ -41,30 +42,19 @@ def create(path: str) -> None:
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
     os.close(fd)
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        msg = b""
-        try:
-            os.close(r)
-            sc = syscalls.get()
-            sc.unshare(syscalls.CLONE_NEWNET)
-            _loopback_up()
-            sc.mount("/proc/self/ns/net", path, None, syscalls.MS_BIND)
-        except BaseException as e:  # noqa: BLE001 - reported to the parent
-            msg = str(e).encode(errors="replace")[:4000] or b"error"
-        finally:
-            with contextlib.suppress(OSError):
-                os.write(w, msg)
-            os._exit(1 if msg else 0)
-    os.close(w)
-    with os.fdopen(r, "rb") as f:
-        msg = f.read()
-    _, status = os.waitpid(pid, 0)
-    if msg or status != 0:
+
+    def make() -> None:
+        sc = syscalls.get()
+        sc.unshare(syscalls.CLONE_NEWNET)
+        _loopback_up()
+        sc.mount("/proc/self/ns/net", path, None, syscalls.MS_BIND)
+
+    try:
+        in_netns("", make)
+    except PodpyError as e:
         with contextlib.suppress(OSError):
             os.unlink(path)
-        raise PodpyError(f"creating the network namespace {path}: {msg.decode(errors='replace') or status}")
+        raise PodpyError(f"creating the network namespace {path}: {e.message}") from None
 
 
 def remove(path: str) -> None:
@@ -79,3 +69,31 @@ def remove(path: str) -> None:
         if e.errno != errno.EBUSY:
             raise
         raise PodpyError(f"removing the network namespace {path}: still mounted") from None
+
+
+def in_netns(path: str, fn: Callable[[], None]) -> None:
+    """Run ``fn`` in a forked child that joined the network namespace at ``path`` ("": stays in this one);
+    its error is raised here."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        msg = b""
+        try:
+            os.close(r)
+            if path:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                syscalls.get().setns(fd, syscalls.CLONE_NEWNET)
+                os.close(fd)
+            fn()
+        except BaseException as e:  # noqa: BLE001 - reported to the parent
+            msg = (str(e) or type(e).__name__).encode(errors="replace")[:4000]
+        finally:
+            with contextlib.suppress(OSError):
+                os.write(w, msg)
+            os._exit(1 if msg else 0)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        msg = f.read()
+    _, status = os.waitpid(pid, 0)
+    if msg or status != 0:
+        raise PodpyError(msg.decode(errors="replace") or f"network setup failed (status {status})")

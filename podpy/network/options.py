@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from podpy.util.errors import UsageError
 
-# the modes podpy knows; user-defined networks and ``bridge`` arrive with the next phase of issue 5
-MODES = ("private", "none", "host", "slirp4netns", "pasta", "ns", "container")
+# the modes podpy knows; "bridge": user-defined networks (podpy.network.bridge, the rootless netns)
+MODES = ("private", "none", "host", "slirp4netns", "pasta", "ns", "container", "bridge")
 HELPER_MODES = ("slirp4netns", "pasta")  # modes with a network namespace of their own and a helper
 SLIRP_OPTIONS = ("allow_host_loopback", "cidr", "enable_ipv6", "mtu", "outbound_addr", "outbound_addr6",
                  "port_handler")  # fmt: skip
@@ -98,12 +98,9 @@ def parse_network(text: str) -> NetworkMode:
         if not rest:
             raise UsageError(f"invalid --network {text}: container: needs a container name or ID")
         return NetworkMode(kind, value=rest)
-    if kind == "bridge" or "," in text:
-        raise UsageError(
-            f"--network {text}: bridge and user-defined networks are not supported yet by podpy: "
-            "use slirp4netns (the default), pasta, host, none, ns:PATH or container:NAME"
-        )
-    raise UsageError(f"unable to find network with name or ID {text}: network not found")
+    from podpy.network.netopts import bridge_mode
+
+    return bridge_mode(text)  # "bridge" (the default network) or NAME[:OPTS][,NAME…]
 
 
 # --- published ports -------------------------------------------------------------------------------

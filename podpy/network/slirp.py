@@ -48,13 +48,29 @@ def argv(binary: str, opts: dict[str, str], netns: str, api_socket: str, ready_f
 
 def start(binary: str, opts: dict[str, str], netns: str, api_socket: str, log_path: str) -> int:
     """Start slirp4netns on ``netns`` and wait until it configured the interface; its pid."""
+    pid, ready = spawn(binary, opts, netns, api_socket, log_path)
+    wait_ready(pid, ready, netns, log_path)
+    return pid
+
+
+def spawn(binary: str, opts: dict[str, str], netns: str, api_socket: str, log_path: str) -> tuple[int, int]:
+    """Start slirp4netns on ``netns``: (its pid, the fd ``wait_ready`` reads), so the caller can do
+    other work (the runtime creating the container) while it configures the interface."""
     with contextlib.suppress(FileNotFoundError):
         os.unlink(api_socket)
     r, w = os.pipe()
     try:
         pid = helper.spawn(argv(binary, opts, netns, api_socket, w), log_path=log_path, pass_fds=(w,))
+    except BaseException:
+        os.close(r)
+        raise
     finally:
         os.close(w)
+    return pid, r
+
+
+def wait_ready(pid: int, r: int, netns: str, log_path: str) -> None:
+    """Wait (and close ``r``) until slirp4netns says the interface is up; its log's error if it fails."""
     try:
         ready, _, _ = select.select([r], [], [], READY_TIMEOUT)
         data = os.read(r, 1) if ready else b""
@@ -67,7 +83,6 @@ def start(binary: str, opts: dict[str, str], netns: str, api_socket: str, log_pa
         if "/dev/net/tun" in why:
             hint = f": as root run `chmod 0666 {helper.TUN}`"
         raise PodpyError(f"slirp4netns failed: {why}{hint}")
-    return pid
 
 
 def api(api_socket: str, request: dict[str, object]) -> dict[str, object]:

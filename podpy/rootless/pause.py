@@ -17,13 +17,16 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import NoReturn
 
 from podpy.util import syscalls
 from podpy.util.fsutil import atomic_write
 from podpy.util.lock import FileLock
 from podpy.util.log import get_logger
 from podpy.util.paths import Paths
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every command start-up time
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 log = get_logger(__name__)
 

@@ -18,7 +18,7 @@ import contextlib
 import os
 import pwd
 import stat
-import threading
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -208,7 +208,8 @@ def _already_joined(pid: int) -> bool:
 
 
 def _check_single_threaded() -> None:
-    n = threading.active_count()
+    threading = sys.modules.get("threading")  # not imported here: only a process that has it can have threads
+    n = threading.active_count() if threading is not None else 1
     try:
         tasks = len(os.listdir(f"{pause.PROC}/self/task"))
     except OSError:

@@ -37,7 +37,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
 
 from podpy.runtime import mounts as mnt
 from podpy.runtime import seccomp
@@ -45,6 +44,10 @@ from podpy.runtime.rootpath import mkdir_in_root
 from podpy.util import syscalls as sc_mod
 from podpy.util.errors import EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, PodpyError
 from podpy.util.signals import proxy_signals, restore_handlers
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every command start-up time
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 _NS_FLAGS: dict[str, int] = {
     "mount": sc_mod.CLONE_NEWNS,
@@ -271,11 +274,13 @@ def run(
     pid_file: str | None = None,
     sig_proxy: bool = True,
     console_socket: str | None = None,
+    before_start: Callable[[], None] | None = None,
 ) -> int:
     """create + start + wait in the foreground; returns the container's exit code (128+N on signal N).
 
     This process becomes a child subreaper so the container init (reparented when the
     intermediate child exits) can be waited for; signals we receive are forwarded to it.
+    ``before_start``: called between create and start (the network helper's readiness).
     """
     sc = sc_mod.get()
     sc.set_child_subreaper(True)
@@ -286,6 +291,8 @@ def run(
     try:
         if sig_proxy:
             old = proxy_signals(lambda: pid)  # --sig-proxy
+        if before_start is not None:
+            before_start()
         start(root, cid)
         code = _wait(pid)
     except BaseException:
@@ -552,10 +559,12 @@ def _open_sync(cfg: dict[str, Any], fifo: str, console: str | None) -> tuple[int
 
 
 def default_signals() -> None:
-    """Python ignores SIGPIPE and SIGXFSZ, and an ignored signal stays ignored across exec: the
-    container would inherit that (Podman's containers show ``SigIgn: 0``)."""
-    for sig in (signal.SIGPIPE, signal.SIGXFSZ):
-        signal.signal(sig, signal.SIG_DFL)
+    """An ignored signal stays ignored across exec: Python ignores SIGPIPE and SIGXFSZ, and a shell
+    starts background jobs with SIGINT and SIGQUIT ignored (``nohup``: SIGHUP). The container would
+    inherit them; Podman's containers show ``SigIgn: 0``."""
+    for sig in signal.valid_signals():
+        if sig not in (signal.SIGKILL, signal.SIGSTOP) and signal.getsignal(sig) == signal.SIG_IGN:
+            signal.signal(sig, signal.SIG_DFL)
 
 
 def _init(

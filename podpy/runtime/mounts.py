@@ -12,11 +12,14 @@ import errno
 import os
 import stat
 from dataclasses import dataclass
-from typing import Any
 
 from podpy.runtime.rootpath import fd_path, is_within, mkdir_in_root, secure_join
 from podpy.util import syscalls as sc_mod
 from podpy.util.errors import InvalidInput
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every command start-up time
+if TYPE_CHECKING:
+    from typing import Any
 
 _FLAGS: dict[str, tuple[bool, int]] = {  # option -> (clear?, flag)
     "ro": (False, sc_mod.MS_RDONLY),

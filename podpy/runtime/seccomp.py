@@ -16,10 +16,13 @@ import json
 import os
 import struct
 from pathlib import Path
-from typing import Any
 
 from podpy.runtime.syscall_table import X86_64
 from podpy.util.errors import PodpyError
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every command start-up time
+if TYPE_CHECKING:
+    from typing import Any
 
 PROFILE_PATHS = (Path("/etc/containers/seccomp.json"), Path("/usr/share/containers/seccomp.json"))
 

@@ -12,11 +12,14 @@ from __future__ import annotations
 import os
 import resource
 from dataclasses import dataclass
-from typing import Any
 
 from podpy.runtime.users import ExecUser
 from podpy.spec.container import ALL_CAPABILITIES, DEFAULT_CAPABILITIES, ContainerSpec, Mount, parse_signal
 from podpy.util.errors import UsageError
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every command start-up time
+if TYPE_CHECKING:
+    from typing import Any
 
 IDMap = tuple[tuple[int, int, int], ...]  # (container id, host-side id, count) lines of /proc/PID/uid_map
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 import posixpath
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
 from podpy.util.capabilities import CAPABILITIES
 from podpy.util.errors import UsageError
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every command start-up time
+if TYPE_CHECKING:
+    from typing import Any
 
 # Podman's default capability set (containers/common pkg/config DefaultCapabilities).
 DEFAULT_CAPABILITIES: tuple[str, ...] = (
@@ -53,7 +56,7 @@ ULIMIT_NAMES: dict[str, str] = {
     "as": "RLIMIT_AS",
 }
 
-NETWORK_MODES = ("private", "none", "host", "slirp4netns", "pasta", "ns", "container")  # podpy.network.options parses them
+NETWORK_MODES = ("private", "none", "host", "slirp4netns", "pasta", "ns", "container", "bridge")  # podpy.network.options parses them
 USERNS_MODES = (
     "host",
     "keep-id",
@@ -75,6 +78,10 @@ class Mount:
     overlay: bool = False  # -v …:O: an overlay with the source as lowerdir, changes discarded
     upperdir: str = ""  # -v …:O,upperdir=…,workdir=…: keep the overlay's changes there instead
     workdir: str = ""
+    # type "volume" (-v NAME:DST, --mount type=volume, -v DST): source = the volume's name ("" = anonymous);
+    # the engine resolves it to a bind/tmpfs mount and keeps the name here (podpy.engine.volume_mounts)
+    volume: str = ""
+    nocopy: bool = False  # -v …:nocopy / volume-nocopy: no copy-up of the image's content
 
 
 @dataclass(frozen=True)
@@ -116,6 +123,7 @@ class ContainerSpec:
     dns_options: list[str] = field(default_factory=list)
     add_hosts: list[str] = field(default_factory=list)  # NAME:IP
     no_hosts: bool = False
+    networks: dict[str, dict[str, Any]] = field(default_factory=dict)  # network "bridge": NAME -> {ip, mac, aliases}
     remove: bool = False
     preserve_fds: int = 0
     interactive: bool = False  # keep stdin; otherwise the container reads /dev/null, as in Podman
@@ -136,6 +144,8 @@ class ContainerSpec:
     healthcheck: dict[str, Any] | None = None  # Podman's Schema2HealthConfig; None: the image's
     health_on_failure: str = "none"  # one of HEALTH_ON_FAILURE
     sdnotify: str = "container"  # one of SDNOTIFY_MODES; Podman's default
+    pod: str = ""  # --pod NAME|ID|new:NAME as given; engine.pods.on_create makes it the pod's full ID
+    volumes_from: list[str] = field(default_factory=list)  # --volumes-from CTR[:ro|rw]
 
     def validate(self) -> ContainerSpec:
         """Check the combination of fields; returns self so calls chain."""
@@ -312,6 +322,8 @@ def _clean_dest(dest: str, what: str) -> str:
 def parse_volume(text: str) -> Mount:
     """``-v SRC:DEST[:OPTS]`` for host directories (named volumes arrive with the volume issue)."""
     parts = text.split(":")
+    if len(parts) == 1 and text.startswith("/"):  # -v /path: an anonymous volume
+        return parse_named_volume(text, "", text, "")
     if len(parts) < 2 or len(parts) > 3:
         raise UsageError(f"invalid volume {text!r}: use SOURCE:DESTINATION[:OPTIONS]")
     src, dest = parts[0], parts[1]
@@ -320,9 +332,7 @@ def parse_volume(text: str) -> Mount:
             raise UsageError(
                 f"invalid volume {text!r}: relative host paths are not allowed; use an absolute path"
             )
-        raise UsageError(
-            f"named volume {src!r}: named volumes are not supported yet; use an absolute host path"
-        )
+        return parse_named_volume(text, src, dest, parts[2] if len(parts) == 3 else "")
     opts: list[str] = []
     flags: list[str] = []  # U, O, upperdir=, workdir=: podpy's own, not mount options
     for o in parts[2].split(",") if len(parts) == 3 and parts[2] else []:
@@ -383,6 +393,55 @@ def _volume_flags(text: str, src: str, dest: str, opts: list[str], flags: list[s
                  workdir=posixpath.normpath(kv["workdir"]) if kv.get("workdir") else "")  # fmt: skip
 
 
+VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+_PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
+
+
+def check_volume_name(name: str) -> str:
+    if not VOLUME_NAME.match(name):
+        raise UsageError("running volume create option: names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*: invalid argument")
+    return name
+
+
+def parse_named_volume(text: str, name: str, dest: str, opts_text: str, *, nocopy: bool = False) -> Mount:
+    """``-v NAME:DST[:OPTS]`` / ``-v DST`` (anonymous, ``name`` ""): a type "volume" mount whose OCI
+    options are Podman's (``rw,rprivate,nosuid,nodev,rbind``); the engine creates and resolves it."""
+    if name:
+        check_volume_name(name)
+    modes: list[str] = []
+    copy: list[str] = []
+    flags: list[str] = []
+    prop = "rprivate"
+    chown = False
+    for o in opts_text.split(",") if opts_text else []:
+        if o in ("ro", "rw"):
+            modes.append(o)
+        elif o in ("z", "Z"):
+            continue  # SELinux relabel: a no-op without SELinux
+        elif o == "U":
+            chown = True
+        elif o in ("copy", "nocopy"):
+            copy.append(o)
+        elif o in _PROPAGATIONS:
+            prop = o
+        elif o in ("nosuid", "nodev", "noexec", "suid", "dev", "exec"):
+            flags.append(o)
+        elif o == "O" or o.startswith(("upperdir=", "workdir=")):
+            raise UsageError(f"invalid volume {text!r}: O (overlay) is not supported by podpy on a named volume")
+        else:
+            raise UsageError(f"invalid volume option {o!r} in {text!r}")
+    if len(copy) > 1:
+        raise UsageError(f"invalid options \"{', '.join(copy)}\", can only specify 1 'copy' or 'nocopy' option")
+    if len(set(modes)) > 1:
+        raise UsageError(f"invalid volume {text!r}: ro and rw both given")
+    opts = [modes[0] if modes else "rw", prop]
+    opts += [] if "suid" in flags else ["nosuid"]
+    opts += [] if "dev" in flags else ["nodev"]
+    opts += [f for f in flags if f in ("noexec", "exec")] + ["rbind"]
+    return Mount("volume", _clean_dest(dest, text), name, tuple(opts), chown=chown,
+                 nocopy=nocopy or copy == ["nocopy"])  # fmt: skip
+
+
 def parse_tmpfs(text: str) -> Mount:
     """``--tmpfs DEST[:OPTS]`` with Podman's default options."""
     dest, _, opts = text.partition(":")
@@ -434,8 +493,16 @@ def parse_mount(text: str) -> Mount:
         if flags or kv:
             raise UsageError(f"invalid mount {text!r}: unsupported option(s) {', '.join(flags + list(kv))}")
         return Mount("tmpfs", _clean_dest(dest, text), "tmpfs", tuple(opts))
+    if mtype == "volume":
+        nocopy = "volume-nocopy" in flags or kv.pop("volume-nocopy", "false") == "true"
+        chown = "U" in flags or kv.pop("U", kv.pop("chown", "false")) == "true"
+        flags = [f for f in flags if f not in ("volume-nocopy", "U")]
+        if flags or kv:
+            raise UsageError(f"invalid mount {text!r}: unsupported option(s) {', '.join(flags + list(kv))}")
+        return parse_named_volume(text, src or "", dest, ",".join(["ro" if ro else "rw"] + (["U"] if chown else [])),
+                                  nocopy=nocopy)  # fmt: skip
     raise UsageError(
-        f"invalid mount {text!r}: type must be bind or tmpfs (volume, image, devpts not supported yet)"
+        f"invalid mount {text!r}: type must be bind, tmpfs or volume (image, devpts not supported yet)"
     )
 
 

@@ -14,13 +14,13 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from podpy.spec.digest import parse_digest
 from podpy.util.errors import InvalidInput, NotFoundError, StoreError
 from podpy.util.lock import FileLock
 from podpy.util.log import get_logger
 
+TYPE_CHECKING = False  # not typing's: importing typing costs every command start-up time
 if TYPE_CHECKING:
     from podpy.store.unpack import LayerSummary
 

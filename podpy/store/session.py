@@ -9,22 +9,22 @@ granted when no writer is active. Sessions are counted per process so threads sh
 
 from __future__ import annotations
 
+import _thread  # a lock without importing threading (on every run's path)
 import contextlib
 import fcntl
 import os
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-_mutex = threading.Lock()
+_mutex = _thread.allocate_lock()
 _sessions: dict[str, list] = {}  # lock path -> [count, fd, pid]
 
 
 def _after_fork_in_child() -> None:
     """A forked worker starts with no sessions of its own (the parent's may be mid-update)."""
     global _mutex
-    _mutex = threading.Lock()
+    _mutex = _thread.allocate_lock()
     _sessions.clear()
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every command start-up time
+if TYPE_CHECKING:
+    from typing import IO
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:
@@ -33,7 +35,8 @@ def atomic_open(path: str | os.PathLike[str], mode: int = 0o644, fsync: bool = T
     """Yield a binary file that replaces ``path`` only if the block completes."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = str(path.parent / f".{path.name}.{os.urandom(6).hex()}.tmp")  # as mkstemp: O_EXCL, mode 0600
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         with os.fdopen(fd, "wb") as f:
             yield f

@@ -27,6 +27,11 @@ def xdg_config_home() -> Path:
     return Path(os.environ.get("XDG_CONFIG_HOME") or home() / ".config")
 
 
+def home_cache() -> Path:
+    """``$XDG_CACHE_HOME`` (``~/.cache``): parsed config files, never data."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or home() / ".cache")
+
+
 def xdg_data_home() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME") or home() / ".local" / "share")
 

@@ -22,10 +22,14 @@ import ctypes
 import errno as _errno
 import os
 import resource
+from collections import namedtuple
 from collections.abc import Iterator
-from typing import Any, NamedTuple
 
 from podpy.util.capabilities import CAPABILITIES as CAPABILITIES  # name -> bit number (re-exported)
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every command start-up time
+if TYPE_CHECKING:
+    from typing import Any
 
 # --- clone / unshare / setns flags (linux/sched.h) -------------------------------------------------
 CLONE_NEWTIME = 0x00000080
@@ -134,12 +138,10 @@ _SYSCALL_NUMBERS: dict[str, dict[str, int]] = {
 }
 
 
-class CapState(NamedTuple):
-    """A thread's capability sets as 64-bit masks (bit N = capability N)."""
+class CapState(namedtuple("CapState", "effective permitted inheritable", defaults=(0, 0, 0))):
+    """A thread's capability sets as 64-bit masks (bit N = capability N): effective, permitted, inheritable."""
 
-    effective: int = 0
-    permitted: int = 0
-    inheritable: int = 0
+    __slots__ = ()
 
 
 def flag_names(value: int, prefix: str) -> str:
@@ -453,11 +455,10 @@ class LinuxSyscalls(Syscalls):
         )
 
 
-class Call(NamedTuple):
-    """One recorded call: ``Call("mount", (src, target, fstype, flags, data))``."""
+class Call(namedtuple("Call", "name args")):
+    """One recorded call: ``Call("mount", (src, target, fstype, flags, data))``: its name and args."""
 
-    name: str
-    args: tuple[Any, ...]
+    __slots__ = ()
 
 
 class RecordingSyscalls(Syscalls):

@@ -21,7 +21,7 @@ REGDIR=$TESTROOT/registries
 # With their recommends, as on the development machines (e.g. podman's dbus-user-session).
 PACKAGES=(uidmap slirp4netns passt fuse-overlayfs docker-registry busybox-static apache2-utils podman skopeo
   runc crun conmon catatonit buildah containernetworking-plugins python3-venv python3-pip iproute2 curl
-  ca-certificates util-linux systemd)
+  ca-certificates util-linux systemd iptables zsh fish)
 
 log() { echo "[setup] $*" >&2; }
 die() { echo "[setup] ERROR: $*" >&2; exit 1; }

@@ -251,3 +251,19 @@ def test_keep_id_owners_as_the_container_sees_them(podpy, raw, tmp_path: Path) -
     _ok(podpy("commit", "-q", "kid", "kidimg"))
     listed = _ok(podpy("run", "--rm", "kidimg", "stat", "-c", "%n %u:%g", "/bin/busybox", "/tmp/f.txt"))
     assert listed.split("\n")[:2] == ["/bin/busybox 0:0", f"/tmp/f.txt {uid}:{uid}"]
+
+
+def test_cp_reads_and_writes_a_named_volume_not_the_rootfs_under_it(podpy, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """As podman's resolvePath: a path on a volume is the volume's file, in and out."""
+    _ok(podpy("create", "--name", "volctr", "-v", "cpvol:/data", IMG, "true"))
+    src = tmp_path / "in.txt"
+    src.write_text("into the volume\n")
+    os.chmod(src, 0o644)
+    _ok(podpy("cp", str(src), "volctr:/data/"))
+    out = _ok(podpy("run", "--rm", "-v", "cpvol:/v", IMG, "cat", "/v/in.txt"))
+    assert out == "into the volume\n"  # another container sees it: it is in the volume
+    _ok(podpy("run", "--rm", "-v", "cpvol:/v", IMG, "sh", "-c", "echo from-volume > /v/out.txt"))
+    _ok(podpy("cp", "volctr:/data/out.txt", str(tmp_path / "out.txt")))
+    assert (tmp_path / "out.txt").read_text() == "from-volume\n"
+    _ok(podpy("rm", "volctr"))
+    _ok(podpy("volume", "rm", "cpvol"))

@@ -25,6 +25,12 @@ LINE_RE = re.compile(
 SH = "sleep 100 & sleep 200 & wait"
 
 
+
+def _interruptible() -> None:
+    """Ctrl-C as at a terminal: a shell starts background jobs (a CI runner may be one) with SIGINT ignored,
+    and an ignored signal stays ignored across exec."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 def _wait_procs(podpy, ref: str, n: int) -> None:  # type: ignore[no-untyped-def]
     """The shell forks its children after ``run -d`` returns: wait until all ``n`` exist."""
     deadline = time.monotonic() + 20
@@ -82,7 +88,8 @@ def test_events_stream_follows_new_events_and_ctrl_c_exits_0(podpy, podpy_root) 
     env = dict(os.environ, PYTHONPATH=str(TREE), XDG_CONFIG_HOME=str(podpy_root.config_home))
     proc = subprocess.Popen([*_podpy_command(), *podpy_root.args, "events", "--filter", "type=container",
                              "--format", "{{.Status}} {{.Name}}"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=_interruptible)  # fmt: skip
     try:
         _ok(podpy("create", "--name", "live1", IMG, "true"))
         assert proc.stdout is not None
@@ -160,7 +167,8 @@ def test_stats_streams_until_interrupted(podpy, podpy_root) -> None:  # type: ig
     _ok(podpy("run", "-d", "--name", "ss", IMG, "sleep", "100"))
     env = dict(os.environ, PYTHONPATH=str(TREE), XDG_CONFIG_HOME=str(podpy_root.config_home))
     proc = subprocess.Popen([*_podpy_command(), *podpy_root.args, "stats", "-i", "1", "--format", "{{.Name}}"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=_interruptible)  # fmt: skip
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().endswith("ss\n")

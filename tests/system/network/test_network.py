@@ -70,13 +70,20 @@ def wait_clean(runroot: Path, timeout: float = 15) -> tuple[list[str], list[str]
     return left
 
 
-def connect_read(port: int, timeout: float = 15, host: str = "127.0.0.1") -> bytes:
-    """Connect to HOST:port until the container's listener answers; what it sent."""
+def connect_read(port: int, timeout: float = 15, host: str = "127.0.0.1", request: bytes = b"") -> bytes:
+    """Connect to HOST:port until the container's listener answers; what it sent. ``request``: sent
+    first, and the reply read until the server closes (httpd)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             with socket.create_connection((host, port), timeout=5) as s:
-                data = s.recv(100)
+                if request:
+                    s.sendall(request)
+                    data = b""
+                    while chunk := s.recv(4096):
+                        data += chunk
+                else:
+                    data = s.recv(100)
             if data:
                 return data
         except OSError:
@@ -342,7 +349,7 @@ def test_parallel_containers_get_distinct_ports_and_all_answer(podpy, podpy_root
     "args, msg",
     [
         (["--network", "foo"], "unable to find network with name or ID foo: network not found"),
-        (["--network", "bridge"], "not supported yet"),
+        (["--network", "foo:bar"], "unknown network option 'bar' for foo"),  # bridge networks: tests/system/networks
         (["--network", "slirp4netns:foo=bar"], 'unknown option for slirp4netns: "foo=bar"'),
         (["--network", "slirp4netns:mtu=abc"], 'invalid mtu "abc"'),
         (["--network", "ns:/nonexist"], "cannot find specified network namespace path: stat /nonexist: no such file or directory"),

@@ -104,9 +104,8 @@ def test_network_options() -> None:
 @pytest.mark.parametrize(
     "text, msg",
     [
-        ("foo", "unable to find network with name or ID foo: network not found"),
-        ("bridge", "bridge and user-defined networks are not supported yet"),
-        ("a,b", "not supported yet"),
+        ("foo:bar", "unknown network option 'bar' for foo"),  # user-defined networks: tests/unit/network/test_netopts.py
+        ("a,none", "unable to find network with name or ID none: network not found"),
         ("slirp4netns:foo=bar", 'unknown option for slirp4netns: "foo=bar"'),
         ("slirp4netns:mtu=abc", 'invalid mtu "abc"'),
         ("slirp4netns:allow_host_loopback=yes", 'invalid value of allow_host_loopback for slirp4netns: "yes"'),

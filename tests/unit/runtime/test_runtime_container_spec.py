@@ -48,8 +48,7 @@ def test_volume() -> None:
     assert parse_volume("/a:/b:Z").options == ("rprivate", "rbind")
     with pytest.raises(UsageError, match="relative host paths"):
         parse_volume("./x:/y")
-    with pytest.raises(UsageError, match="named volumes"):
-        parse_volume("vol:/y")
+    assert parse_volume("vol:/y").type == "volume"
     with pytest.raises(UsageError, match="absolute"):
         parse_volume("/a:rel")
     with pytest.raises(UsageError, match="invalid volume option"):
@@ -62,8 +61,9 @@ def test_tmpfs_and_mount() -> None:
     m = parse_mount("type=bind,source=/src,destination=/d,ro")
     assert m == Mount("bind", "/d", "/src", ("ro", "rprivate", "rbind"))
     assert parse_mount("type=tmpfs,dst=/x,tmpfs-size=1m").options[-1] == "size=1m"
+    assert parse_mount("type=volume,src=v,dst=/x").source == "v"
     with pytest.raises(UsageError, match="type must be"):
-        parse_mount("type=volume,src=v,dst=/x")
+        parse_mount("type=image,src=v,dst=/x")
     with pytest.raises(UsageError, match="unsupported option"):
         parse_mount("type=bind,src=/a,dst=/x,bogus=1")
 
