@@ -26,7 +26,7 @@ def attach_cmd(ctx: click.Context, detach_keys: str | None, latest: bool, no_std
                containers: tuple[str, ...]) -> None:  # fmt: skip
     """Attach to a running container."""
     from podpy.cli.lifecycle import _targets
-    from podpy.cli.ps import _opts
+    from podpy.cli.main import options_of as _opts
     from podpy.engine import attach as eng
 
     if len(containers) > 1:

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
 
 import click
 
+from podpy.cli.main import options_of
 from podpy.util.errors import UsageError
 
 _PULL = {"true": "always", "false": "missing", "always": "always", "missing": "missing", "never": "never",
@@ -211,7 +211,8 @@ def build_cmd(ctx: click.Context, tags: tuple[str, ...], files: tuple[str, ...],
             squash=squash, secrets=_secrets(secrets), network=net, env=_kv(envs, "env", from_env=True),
             platform=plat,
         )  # fmt: skip
-        paths, opts.storage_driver = _paths(ctx)
+        glob = options_of(ctx)
+        paths, opts.storage_driver = glob.paths, glob.storage_driver
         image_id = Builder(paths, opts, c, out=_emit).build()
     finally:
         c.close()
@@ -231,12 +232,3 @@ def _bool(v: str, what: str) -> bool:
     )
 
 
-def _paths(ctx: click.Context) -> Any:
-    from podpy.cli.main import GlobalOptions
-
-    obj = ctx.find_object(GlobalOptions)
-    if obj is None:
-        from podpy.util.paths import default_paths
-
-        return default_paths(), None
-    return obj.paths, obj.storage_driver

@@ -1,4 +1,5 @@
-"""Container commands. For now: ``podpy run`` in the foreground (no monitor yet: no -d, no -t).
+"""``podpy run``: its flags (``RUN_OPTIONS``, shared with ``create`` and ``container run|create``) and
+``run_main``, which turns them into a ContainerSpec and runs it, whichever parser read the line.
 
 Every flag Podman has that podpy does not implement yet is either unknown to click (which
 refuses it) or declared here and refused with a one-line error: never accepted and ignored.
@@ -10,22 +11,12 @@ import json
 import os
 import sys
 
+from podpy.cli.main import options_of as _opts
 from podpy.util.errors import UsageError
 
 TYPE_CHECKING = False  # not typing's: the fast path must not pay for importing typing
 if TYPE_CHECKING:
     from typing import Any
-
-
-def _opts(ctx: Any) -> Any:
-    from podpy.cli.main import GlobalOptions
-
-    obj = ctx.find_object(GlobalOptions)
-    if obj is None:
-        from podpy.util.paths import default_paths
-
-        obj = GlobalOptions(paths=default_paths(), log_level="warn", storage_driver=None)
-    return obj
 
 
 def parse_entrypoint(text: str) -> list[str]:

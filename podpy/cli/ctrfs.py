@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from podpy.cli.ps import _opts
+from podpy.cli.main import options_of as _opts
 from podpy.util.errors import UsageError
 
 CTX = {"help_option_names": ["-h", "--help"]}

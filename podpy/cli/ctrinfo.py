@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from podpy.cli.ps import _opts
+from podpy.cli.main import options_of as _opts
 from podpy.util.errors import NotFoundError, UsageError
 
 CTX = {"help_option_names": ["-h", "--help"]}

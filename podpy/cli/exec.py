@@ -30,7 +30,7 @@ def exec_cmd(ctx: click.Context, detach: bool, env: tuple[str, ...], env_file: t
              workdir: str | None, container: str, command: tuple[str, ...]) -> None:  # fmt: skip
     """Run a process in a running container."""
     from podpy.cli.container import read_env_file
-    from podpy.cli.ps import _opts
+    from podpy.cli.main import options_of as _opts
     from podpy.engine import exec as eng
     from podpy.spec.container import parse_env
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from podpy.cli.ps import _opts
+from podpy.cli.main import options_of as _opts
 from podpy.util.errors import PodpyError, UsageError
 
 CTX = {"help_option_names": ["-h", "--help"]}

@@ -13,7 +13,8 @@ from typing import Any
 
 import click
 
-from podpy.cli.main import GlobalOptions, LazyGroup
+from podpy.cli.main import LazyGroup
+from podpy.cli.main import options_of as _opts
 from podpy.cli.output import SORT_FIELDS
 from podpy.util.errors import EXIT_PODPY, PodpyError, UsageError
 
@@ -73,15 +74,6 @@ class _BoolText(click.ParamType):
 
 
 BOOL = _BoolText()
-
-
-def _opts(ctx: click.Context) -> GlobalOptions:
-    obj = ctx.find_object(GlobalOptions)
-    if obj is None:  # invoked without the root group (tests)
-        from podpy.util.paths import default_paths
-
-        obj = GlobalOptions(paths=default_paths(), log_level="warn", storage_driver=None)
-    return obj
 
 
 # ---------------------------------------------------------------------------------------------

@@ -66,7 +66,7 @@ def _write_json(docs: list[dict]) -> None:
 
 
 def run_inspect(ctx: click.Context, names: tuple[str, ...], type_: str, fmt: str | None, size: bool) -> None:
-    from podpy.cli.image import _opts
+    from podpy.cli.main import options_of as _opts
     from podpy.cli.template import is_json, render
     from podpy.engine.images import inspect_record, lookup, open_store
 

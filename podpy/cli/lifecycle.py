@@ -15,7 +15,8 @@ from typing import Any
 
 import click
 
-from podpy.cli.ps import _opts, ps_cmd
+from podpy.cli.main import paths_of as _paths
+from podpy.cli.ps import ps_cmd
 from podpy.util.errors import NotFoundError, PodpyError, UsageError
 
 CTX = {"help_option_names": ["-h", "--help"]}
@@ -26,10 +27,6 @@ _cidfile_opt = click.option("--cidfile", multiple=True, help="Read the container
 _latest_opt = click.option(
     "-l", "--latest", is_flag=True, help="Act on the latest container podman is aware of"
 )
-
-
-def _paths(ctx: click.Context) -> Any:
-    return _opts(ctx).paths
 
 
 def _each(refs: list[str], action: Callable[[str], str | None], *, ignore_missing: bool = False,

@@ -103,6 +103,32 @@ class GlobalOptions:
         return f"GlobalOptions(paths={self.paths!r}, log_level={self.log_level!r}, storage_driver={self.storage_driver!r})"
 
 
+def global_options(root: str | None, runroot: str | None, log_level: str = "warn",
+                   storage_driver: str | None = None) -> GlobalOptions:  # fmt: skip
+    """The global flags checked and applied: the root group's callback and the click-free ``run``."""
+    from podpy.util import log  # ``logging`` itself is imported only when a message is emitted
+    from podpy.util.paths import default_paths
+
+    log.configure(log.level_of(log_level))
+    if storage_driver and storage_driver not in ("overlay", "vfs"):
+        raise PodpyError(f"unsupported storage driver {storage_driver!r}: use overlay or vfs")
+    return GlobalOptions(paths=default_paths(root, runroot), log_level=log_level, storage_driver=storage_driver)
+
+
+def options_of(ctx: Any) -> GlobalOptions:
+    """The global flags a click command sees; the defaults when it runs without the root group (tests)."""
+    obj = ctx.find_object(GlobalOptions)
+    if obj is None:
+        from podpy.util.paths import default_paths
+
+        obj = GlobalOptions(paths=default_paths(), log_level="warn", storage_driver=None)
+    return obj
+
+
+def paths_of(ctx: Any) -> Paths:
+    return options_of(ctx).paths
+
+
 _BUILT: dict[str, Any] = {}
 
 _REMOTE = "podpy has no service; run podpy on the machine itself"
@@ -237,9 +263,6 @@ def _build_cli() -> dict[str, Any]:
         **refused: Any,
     ) -> None:
         """Manage pods, containers and images — daemonless and rootless."""
-        from podpy.util import log  # ``logging`` itself is imported only when a message is emitted
-        from podpy.util.paths import default_paths
-
         for name, value in refused.items():
             if value:
                 raise PodpyError(f"--{name.replace('_', '-')} is not supported: {_REFUSED_GLOBALS[name][1]}")
@@ -259,12 +282,7 @@ def _build_cli() -> dict[str, Any]:
             )
         if noout:
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - podpy's own output only, as podman's --noout
-        log.configure(log.level_of(log_level))
-        if storage_driver and storage_driver not in ("overlay", "vfs"):
-            raise PodpyError(f"unsupported storage driver {storage_driver!r}: use overlay or vfs")
-        ctx.obj = GlobalOptions(
-            paths=default_paths(root, runroot), log_level=log_level, storage_driver=storage_driver
-        )
+        ctx.obj = global_options(root, runroot, log_level, storage_driver)
 
     for name, (short, reason, is_flag) in _REFUSED_GLOBALS.items():  # Podman's, refused with a reason
         decls = [f"--{name.replace('_', '-')}", *([short] if short else []), name]
@@ -330,15 +348,7 @@ def _fast_run(args: list[str]) -> int | None:
     kw = parse_options(split[1][words:], container.RUN_OPTIONS, container.RUN_ARGUMENTS)
     if kw is None:
         return None
-    from podpy.util import log
-    from podpy.util.paths import default_paths
-
-    glob = split[0]
-    log.configure(log.level_of("warn"))
-    opts = GlobalOptions(
-        paths=default_paths(glob.get("root"), glob.get("runroot")), log_level="warn", storage_driver=None
-    )
-    return container.run_main(kw, opts)
+    return container.run_main(kw, global_options(split[0].get("root"), split[0].get("runroot")))
 
 
 def _exit_now(code: int, in_process: bool) -> None:

@@ -7,18 +7,13 @@ from typing import Any
 
 import click
 
+from podpy.cli.main import paths_of as _paths
 from podpy.util.errors import PodpyError, UsageError
 
 CTX = {"help_option_names": ["-h", "--help"]}
 LS_HEADERS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Labels": "LABELS",
               "NetworkInterface": "NETWORK INTERFACE", "Created": "CREATED", "Internal": "INTERNAL",
               "DNSEnabled": "DNS ENABLED", "IPv6Enabled": "IPV6 ENABLED", "Subnets": "SUBNETS"}  # fmt: skip
-
-
-def _paths(ctx: click.Context) -> Any:
-    from podpy.cli.container import _opts
-
-    return _opts(ctx).paths
 
 
 @click.group("network", context_settings=CTX)

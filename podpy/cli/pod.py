@@ -16,14 +16,10 @@ from typing import Any
 import click
 
 from podpy.cli.lifecycle import _each
-from podpy.cli.ps import _opts
+from podpy.cli.main import paths_of as _paths
 from podpy.util.errors import NotFoundError, UsageError
 
 CTX = {"help_option_names": ["-h", "--help"]}
-
-
-def _paths(ctx: click.Context) -> Any:
-    return _opts(ctx).paths
 
 
 @click.group("pod", context_settings=CTX)

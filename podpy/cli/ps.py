@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import click
 
+from podpy.cli.main import options_of as _opts
 from podpy.cli.psview import (  # noqa: F401 - re-exported for lifecycle and tests
     HEADERS,
     PsRow,
@@ -17,17 +17,6 @@ from podpy.cli.psview import (  # noqa: F401 - re-exported for lifecycle and tes
     status_text,
 )
 from podpy.util.errors import UsageError
-
-
-def _opts(ctx: click.Context) -> Any:
-    from podpy.cli.main import GlobalOptions
-
-    obj = ctx.find_object(GlobalOptions)
-    if obj is None:
-        from podpy.util.paths import default_paths
-
-        obj = GlobalOptions(paths=default_paths(), log_level="warn", storage_driver=None)
-    return obj
 
 
 @click.command("ps", context_settings={"help_option_names": ["-h", "--help"]})

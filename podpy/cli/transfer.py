@@ -10,6 +10,7 @@ import sys
 
 import click
 
+from podpy.cli.main import paths_of as _paths
 from podpy.util.errors import UsageError
 
 
@@ -21,15 +22,6 @@ def _progress(quiet: bool):  # type: ignore[no-untyped-def]
         click.echo(line, err=True)
 
     return emit
-
-
-def _paths(ctx: click.Context):  # type: ignore[no-untyped-def]
-    obj = ctx.obj
-    if obj is None:  # invoked outside the root group (tests): use the defaults
-        from podpy.util.paths import default_paths
-
-        return default_paths()
-    return obj.paths
 
 
 # ------------------------------------------------------------------------------------------- save

@@ -7,18 +7,13 @@ from typing import Any
 
 import click
 
+from podpy.cli.main import paths_of as _paths
 from podpy.util.errors import NotFoundError, PodpyError, UsageError
 
 CTX = {"help_option_names": ["-h", "--help"]}
 LS_HEADERS = {"Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT",
               "CreatedAt": "CREATED AT", "Labels": "LABELS", "Options": "OPTIONS", "MountCount": "MOUNT COUNT",
               "Anonymous": "ANONYMOUS", "NeedsCopyUp": "NEEDS COPY UP", "NeedsChown": "NEEDS CHOWN"}  # fmt: skip
-
-
-def _paths(ctx: click.Context) -> Any:
-    from podpy.cli.container import _opts
-
-    return _opts(ctx).paths
 
 
 @click.group("volume", context_settings=CTX)
