@@ -6,6 +6,7 @@ Containers come first for ``--type all`` (Podman's order), then images; their do
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Any
 
@@ -77,10 +78,10 @@ def run_inspect(ctx: click.Context, names: tuple[str, ...], type_: str, fmt: str
     paths = _opts(ctx).paths
     store = open_store(paths) if type_ in ("image", "all") else None
     docs: list[dict] = []
-    image_docs: list[bool] = []
+    views: list[Any] = []  # what --format templates see of each document
     errors: list[str] = []
     for n in names:
-        doc = None
+        doc = view = None
         is_image = False
         if type_ in ("container", "all"):
             from podpy.cli.lifecycle import inspect_containers
@@ -96,7 +97,7 @@ def run_inspect(ctx: click.Context, names: tuple[str, ...], type_: str, fmt: str
                     errors.append(e.message)
                     continue
         if doc is None and type_ in ("volume", "pod", "network", "all"):
-            doc = _other_object(paths, n, type_)
+            doc, view = _other_object(paths, n, type_)
         if doc is None:
             if type_ == "container":
                 errors.append(f"no such container {n}")
@@ -110,17 +111,13 @@ def run_inspect(ctx: click.Context, names: tuple[str, ...], type_: str, fmt: str
                 errors.append(f'no such object: "{n}"')
             continue
         docs.append(doc)
-        image_docs.append(is_image)
+        views.append(view if view is not None else template_view(doc, is_image))
     if fmt is None or is_json(fmt):
         _write_json(docs)
     else:
         try:
             sys.stdout.write(
-                render(
-                    fmt,
-                    [template_view(d, img) for d, img in zip(docs, image_docs, strict=True)],
-                    name="inspect",
-                )
+                render(fmt, views, name="inspect")
             )
         except PodpyError as e:
             raise PodpyError(f"inspecting object: printing inspect output: {e.message}") from None
@@ -131,28 +128,28 @@ def run_inspect(ctx: click.Context, names: tuple[str, ...], type_: str, fmt: str
         raise PodpyError(f"inspecting object: {errors[-1]}")
 
 
-def _other_object(paths: Any, name: str, type_: str) -> dict[str, Any] | None:
-    """A volume, network or pod named ``name`` (podman's generic inspect looks in that order)."""
+def _other_object(paths: Any, name: str, type_: str) -> tuple[dict[str, Any] | None, Any]:
+    """A volume, network or pod named ``name`` (podman's generic inspect looks in that order): its
+    document and, for a network, what templates see (Go's field names); (None, None) if there is none."""
     if type_ in ("volume", "all"):
         from podpy.engine.volumes import inspect_doc
 
         doc = inspect_doc(paths, name)
         if doc is not None:
-            return doc
+            return doc, None
     if type_ in ("network", "all"):
+        from podpy.cli.network import network_view
         from podpy.engine import networks
 
-        doc = networks.inspect_doc(paths, name) if hasattr(networks, "inspect_doc") else None
-        if doc is not None:
-            return doc
+        with contextlib.suppress(NotFoundError):
+            doc = networks.get(paths, name)
+            return doc, network_view(doc)
     if type_ in ("pod", "all"):
         from podpy.engine import pods
 
-        try:
-            return pods.inspect(*pods.lookup(paths, name))
-        except NotFoundError:
-            return None
-    return None
+        with contextlib.suppress(NotFoundError):
+            return pods.inspect(*pods.lookup(paths, name)), None
+    return None, None
 
 
 def _inspect_options(f: Any) -> Any:

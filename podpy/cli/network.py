@@ -106,7 +106,7 @@ network.add_command(ls_cmd, "list")  # Podman's alias
 @click.pass_context
 def inspect_cmd(ctx: click.Context, fmt: str | None, names: tuple[str, ...]) -> None:
     """Displays the network configuration for one or more networks."""
-    from podpy.cli.template import Record, go_json, is_json, render_one
+    from podpy.cli.template import go_json, is_json, render_one
     from podpy.engine import networks
 
     paths = _paths(ctx)
@@ -118,7 +118,7 @@ def inspect_cmd(ctx: click.Context, fmt: str | None, names: tuple[str, ...]) -> 
             errors.append(f"network {n}: {e.message}")
     if fmt and not is_json(fmt):
         for d in docs:
-            sys.stdout.write(render_one(fmt, Record(_inspect_fields(d), go_type="types.Network")))
+            sys.stdout.write(render_one(fmt, network_view(d)))
     else:
         sys.stdout.write(go_json(docs, indent=5) + "\n")
     if errors:
@@ -127,8 +127,14 @@ def inspect_cmd(ctx: click.Context, fmt: str | None, names: tuple[str, ...]) -> 
         raise PodpyError(f"inspecting object: {errors[-1]}")
 
 
+def network_view(cfg: dict[str, Any]) -> Any:
+    """What ``network inspect --format`` (and ``inspect``) templates see: Go's field names (types.Network)."""
+    from podpy.cli.template import Record
+
+    return Record(_inspect_fields(cfg), go_type="types.Network")
+
+
 def _inspect_fields(cfg: dict[str, Any]) -> dict[str, Any]:
-    """``network inspect --format`` sees Go's field names (types.Network)."""
     return {"Name": cfg["name"], "ID": cfg["id"], "Driver": cfg["driver"],
             "NetworkInterface": cfg.get("network_interface", ""), "Created": cfg.get("created", ""),
             "Subnets": [{"Subnet": s.get("subnet"), "Gateway": s.get("gateway", ""), "LeaseRange": s.get("lease_range")}

@@ -463,13 +463,15 @@ def teardown(paths: Paths, cid: str) -> None:
         record = json.loads(rpath.read_text())
     except (OSError, ValueError):
         record = {}
-    if record.get("kind") not in ("slirp4netns", "pasta"):  # not a helper of its own: maybe user networks
-        _networks().teardown(paths, cid)  # veths, port forwards, DNS records
-    from podpy.network import helper, netns
+    from podpy.network import helper, netns, options
     from podpy.rootless.userns import ensure_userns
 
+    if record.get("kind") not in options.HELPER_MODES:  # no helper of its own: maybe user-defined networks
+        _networks().teardown(paths, cid)  # veths, port forwards, DNS records
     ensure_userns(paths)  # the namespace's bind mount is only visible inside podpy's mount namespace
-    pid = int(record.get("pid") or 0) or helper.find_serving(ns)  # 0: killed before it recorded the pid
+    # the record is written before the helper starts: with it, a pid of 0 means killed before the pid
+    # was recorded (look for the helper); without it no helper was ever started
+    pid = int(record.get("pid") or 0) or (helper.find_serving(ns) if record else 0)
     helper.stop(pid, ns)
     netns.remove(ns)
     for suffix in (".json", ".sock", ".pid", ".log"):

@@ -92,13 +92,15 @@ def stop(pid: int, marker: str, timeout: float = 2.0) -> None:
     longer serves (its command line is gone once its memory is released): the kernel's teardown of its
     tap device after that takes tens of milliseconds nobody needs to wait for. Signals go through a
     pidfd taken while it was our helper, so a recycled pid is never hit."""
-    if pid <= 0 or not serves(pid, marker):
+    if pid <= 0:
         return
     try:
         pidfd = os.pidfd_open(pid)
     except OSError:
-        return  # gone meanwhile
+        return  # gone
     try:
+        if not serves(pid, marker):  # checked once the pidfd holds the process: not a recycled pid
+            return
         with contextlib.suppress(ProcessLookupError):
             signal.pidfd_send_signal(pidfd, signal.SIGTERM)
         deadline = time.monotonic() + timeout

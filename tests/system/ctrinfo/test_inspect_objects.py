@@ -9,14 +9,18 @@ import json
 def test_generic_inspect_finds_volumes_and_pods(podpy_cli) -> None:  # type: ignore[no-untyped-def]
     assert podpy_cli("volume", "create", "iv1").returncode == 0
     assert podpy_cli("pod", "create", "--name", "ip1").returncode == 0
+    assert podpy_cli("network", "create", "in1").returncode == 0
     try:
-        r = podpy_cli("inspect", "iv1", "ip1")
+        r = podpy_cli("inspect", "iv1", "ip1", "in1")
         assert r.returncode == 0, r.stderr
-        vol, pod = json.loads(r.stdout)
+        vol, pod, net = json.loads(r.stdout)
         assert (vol["Name"], vol["Driver"]) == ("iv1", "local")
         assert pod["Name"] == "ip1" and "InfraContainerID" in pod
+        assert (net["name"], net["driver"]) == ("in1", "bridge")  # podman: the network's own JSON
         r = podpy_cli("inspect", "--type", "volume", "--format", "{{.Name}}", "iv1")
         assert r.stdout == "iv1\n"
+        r = podpy_cli("inspect", "--format", "{{.Name}} {{.Driver}}", "in1")  # Go's field names, as podman
+        assert r.stdout == "in1 bridge\n", r.stderr
         for type_, msg in (("volume", "no such volume nosuch"), ("pod", "no such pod nosuch"),
                            ("network", "network nosuch: unable to find network with name or ID nosuch: network not found"),
                            ("all", 'no such object: "nosuch"')):  # fmt: skip
@@ -25,6 +29,7 @@ def test_generic_inspect_finds_volumes_and_pods(podpy_cli) -> None:  # type: ign
     finally:
         podpy_cli("pod", "rm", "-f", "ip1")
         podpy_cli("volume", "rm", "iv1")
+        podpy_cli("network", "rm", "in1")
     lines = podpy_cli("events", "--stream=false", "--filter", "type=volume").stdout.splitlines()
     assert [ln.split(" UTC ", 1)[1] for ln in lines] == ["volume create iv1", "volume remove iv1"]  # as podman
 
