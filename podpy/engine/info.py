@@ -252,7 +252,7 @@ def host_info(paths: Paths) -> dict[str, Any]:
         "logDriver": "k8s-file",
         "memFree": mem.get("MemFree", 0),
         "memTotal": mem.get("MemTotal", 0),
-        "networkBackend": peers.network_backend(),
+        "networkBackend": peers.NETWORK_BACKEND,
         "ociRuntime": {
             "name": "podpy",
             "package": f"podpy {__version__}",
@@ -352,7 +352,7 @@ def plugins_info() -> dict[str, Any]:
 
     return {
         "volume": ["local"],
-        "network": peers.network_drivers(),
+        "network": list(peers.NETWORK_DRIVERS),
         "log": list(LOG_DRIVERS),
         "authorization": None,
     }

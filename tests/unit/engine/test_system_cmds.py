@@ -265,43 +265,22 @@ def test_mount_of_picks_the_longest_mount_point(tmp_path: Path) -> None:
     assert mount_of(Path("/usr"), str(mi))[:2] == ("/", "ext4")
 
 
-# --- the guarded window onto volumes/networks ---------------------------------------------------
+# --- volumes and networks as the system commands see them -----------------------------------------
 
 
-def test_peers_without_modules_report_nothing(paths: Paths, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_peers_on_real_volumes_and_networks(paths: Paths) -> None:
+    from podpy.engine import networks, volumes
     from podpy.engine import system_peers as peers
 
-    monkeypatch.setattr(peers, "module", lambda name: None)
-    assert peers.volume_usage(paths) == [] and peers.prune_volumes(paths) == []
-    assert peers.list_networks(paths) == [] and peers.prune_networks(paths, ["until=1h"]) == []
-    assert peers.network_backend() == "podpy" and peers.network_drivers() == []
-    assert (
-        peers.volume_count({"spec": {"mounts": [{"type": "volume", "volume": "v"}, {"type": "bind"}]}}) == 1
-    )
-
-
-def test_peers_adapt_to_the_modules_api(paths: Paths, monkeypatch: pytest.MonkeyPatch) -> None:
-    import types
-
-    from podpy.engine import system_peers as peers
-
-    vol = types.SimpleNamespace(name="v1", labels={"a": "b"})
-    seen: dict[str, Any] = {}
-    vmod = types.SimpleNamespace(
-        usage=lambda p: [(vol, 2, 300)],
-        parse_filters=lambda items, prune: [tuple(i.split("=", 1)) for i in items],
-        prune=lambda p, flt: seen.setdefault("vf", flt) and [("v1", 300)],
-        remove=lambda p, name, force: seen.setdefault("vrm", (name, force)),
-    )
-    nmod = types.SimpleNamespace(
-        list_networks=lambda p: [{"name": "podman"}, {"name": "n1"}],
-        prune=lambda p, flt: seen.setdefault("nf", flt) and ["n1"],
-        remove=lambda p, refs, force: refs,
-    )
-    monkeypatch.setattr(peers, "module", lambda name: {"volumes": vmod, "networks": nmod}[name])
-    [u] = peers.volume_usage(paths)
-    assert (u.name, u.links, u.size, u.reclaimable, u.labels) == ("v1", 2, 300, 0, {"a": "b"})
-    assert peers.prune_volumes(paths, ["label=x"]) == [("v1", 300)] and seen["vf"] == [("label", "x")]
-    assert peers.remove_all_volumes(paths) == ["v1"] and seen["vrm"] == ("v1", True)
-    assert peers.prune_networks(paths, ["until=1h", "label!=k"]) == ["n1"] and seen["nf"] == ["label!=k"]
-    assert peers.remove_all_networks(paths) == ["n1"]  # the default network is never removed
+    volumes.create(paths, "v1", labels={"a": "b"})
+    (paths.root / "volumes" / "v1" / "_data" / "f").write_bytes(b"x" * 300)
+    volumes.create(paths, "v2", labels={"keep": "1"})
+    networks.create(paths, name="n1", labels={"k": "v"})
+    assert [(u.name, u.links, u.size, u.reclaimable, u.labels) for u in peers.volume_usage(paths)] == [
+        ("v1", 0, 300, 300, {"a": "b"}), ("v2", 0, 0, 0, {"keep": "1"})]  # fmt: skip
+    assert peers.volume_count({"spec": {"mounts": [{"type": "bind", "volume": "v1"}, {"type": "bind"}]}}) == 1
+    assert peers.prune_volumes(paths, ["label=a"]) == [("v1", 300)]  # only what the filter names
+    assert peers.prune_networks(paths, ["until=1h", "label!=k"]) == []  # until is dropped; label!=k spares n1
+    assert peers.remove_all_volumes(paths) == ["v2"]
+    assert peers.remove_all_networks(paths) == ["n1"]  # the built-in default is never removed
+    assert peers.list_networks(paths) in ([], ["podman"])
