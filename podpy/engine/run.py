@@ -579,7 +579,7 @@ def _wait_cleaned_up(paths: Paths, cid: str, timeout: float = 30.0) -> None:
     try:
         from podpy.monitor import liveness
 
-        if liveness.proc_start_time(rec.monitor_pid) == rec.monitor_start:  # still that monitor
+        if liveness.is_alive(rec.monitor_pid, rec.monitor_start):  # still that monitor (not a reused pid)
             select.select([fd], [], [], timeout)
     finally:
         os.close(fd)
