@@ -80,8 +80,9 @@ def runtime_root(paths: Paths, runtime: str | None) -> Path:
     return Path(paths.runroot) / ("runtime" if is_podpy_runtime(runtime) else str(runtime))
 
 
-def warm_runtime(runtime: str | None) -> str | None:
-    """podpy's runtime CLI entry point, which the monitor may keep warm (``monitor.spawn``); None for runc."""
+def runtime_entry(runtime: str | None) -> str | None:
+    """podpy's runtime CLI entry point, with which the monitor creates the container in-process
+    (``monitor.spawn``, ``adopt``); None for runc."""
     return "podpy.runtime.oci_cli:main" if is_podpy_runtime(runtime) else None
 
 
@@ -326,12 +327,14 @@ def start_locked(st: State, paths: Paths, rec: ContainerRecord, attach: Any = No
     runtime_delete(paths, rec)
     from podpy.engine import network
 
-    network.setup(paths, rec, st)  # namespace, slirp4netns/pasta, port forwards: before the runtime creates it
     sdir = state_dir(paths, rec.id)
     cfg = rec.config
     # podpy's runtime: the monitor only creates; ``start`` runs here, in-process (it opens the
     # exec FIFO), which saves starting a second runtime interpreter
     own_start = is_podpy_runtime(cfg.get("runtime")) or attach is not None
+    # the namespace and its helper before the runtime creates the container; when ``start`` is ours,
+    # the helper gets ready (and forwards ports) while the monitor creates it
+    network_ready = network.setup(paths, rec, st, defer=own_start)
     mcfg = MonitorConfig(
         container_id=rec.id,
         bundle=str(container_dir(paths, rec.id) / "userdata"),
@@ -347,7 +350,7 @@ def start_locked(st: State, paths: Paths, rec: ContainerRecord, attach: Any = No
         **health.monitor_fields(paths, rec),  # log max-size, restart policy, health-check timer
     )
     try:
-        h = spawn_monitor(mcfg, pending=monitor, warm=warm_runtime(cfg.get("runtime")))
+        h = spawn_monitor(mcfg, pending=monitor, adopt=runtime_entry(cfg.get("runtime")))
     except MonitorError as e:
         st.update(rec.id, state="exited", exit_code=e.exit_code, finished_at=time.time_ns(), pid=0)
         with contextlib.suppress(PodpyError):
@@ -362,6 +365,7 @@ def start_locked(st: State, paths: Paths, rec: ContainerRecord, attach: Any = No
         from podpy.runtime import executor
 
         try:
+            network_ready()
             if is_podpy_runtime(cfg.get("runtime")):
                 executor.start(runtime_root(paths, cfg.get("runtime")), rec.id)
             else:

@@ -586,15 +586,19 @@ def _wait_cleaned_up(paths: Paths, cid: str, timeout: float = 30.0) -> None:
 
 
 def _early_monitor(paths: Paths, spec: ContainerSpec, runtime: str | None) -> Any:
-    """``run -d``: start the monitor (and its warm runtime) now, so that their interpreters start on
-    the other CPU while this process creates the container; ``containers.start`` hands it the config."""
-    from podpy.engine.containers import warm_runtime
+    """``run -d`` with an external runtime (runc): start the monitor now, so that its interpreter
+    starts on the other CPU while this process creates the container; ``containers.start`` hands it
+    the config. None for podpy's runtime, whose monitor is forked later and creates the container
+    in-process (``monitor.spawn``)."""
+    from podpy.engine.containers import is_podpy_runtime
+
+    if is_podpy_runtime(runtime):
+        return None
     from podpy.monitor.spawn import PendingMonitor
     from podpy.rootless.userns import ensure_userns
 
     ensure_userns(paths)  # the monitor must be forked inside podpy's namespace
-    return PendingMonitor(warm=warm_runtime(runtime),
-                          passthrough=getattr(spec, "log_driver", "") == "passthrough")  # fmt: skip
+    return PendingMonitor(passthrough=getattr(spec, "log_driver", "") == "passthrough")
 
 
 def run(paths: Paths, spec: ContainerSpec, *, pull: str = "missing", storage_driver: str | None = None,

@@ -29,6 +29,10 @@ import time
 from podpy.monitor import attach, exitfile, logfmt, restart, syncpipe
 from podpy.util.signals import PROXIED_SIGNALS
 
+TYPE_CHECKING = False  # typing costs memory in every monitor
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 PR_SET_CHILD_SUBREAPER = 36
 TIOCSWINSZ = 0x5414
 FORWARDED_SIGNALS = PROXIED_SIGNALS  # what the CLI's --sig-proxy sends us, for the container
@@ -115,6 +119,7 @@ class Monitor:
         self.restart_count = int(cfg.get("restart_count") or 0)
         self.health_pid = 0
         self.next_health: float | None = None  # monotonic time of the next scheduled health check
+        self.runtime_main: Callable[[list[str]], int] | None = None  # see ``call_runtime``
 
     # --- small helpers ----------------------------------------------------------------------------
 
@@ -126,8 +131,41 @@ class Monitor:
             pass
 
     def runtime(self, *verb: str) -> list[str]:
+        return [*self.cfg["runtime"], *self.runtime_args(*verb)]
+
+    def runtime_args(self, *verb: str) -> list[str]:
         root = ["--root", self.cfg["runtime_root"]] if self.cfg["runtime_root"] else []
-        return [*self.cfg["runtime"], *root, *self.cfg["runtime_args"], *verb]
+        return [*root, *self.cfg["runtime_args"], *verb]
+
+    def call_runtime(self, verb: list[str], stdio: tuple[int, int, int]) -> int | str:
+        """``RUNTIME VERB`` with ``stdio``: its wait status, or why it could not run. An adopting
+        monitor (``adopt``) is a copy of the CLI with the runtime loaded: it calls ``runtime_main``
+        in-process instead of starting the runtime's interpreter."""
+        if self.runtime_main is None:
+            try:
+                return self.wait_child(spawn(self.runtime(*verb), *stdio, env=self.env))
+            except OSError as e:
+                return f"cannot run the OCI runtime {self.cfg['runtime'][0]!r}: {e.strerror}"
+        saved = [os.dup(fd) for fd in (0, 1, 2)]
+        code = 1
+        try:
+            for i, fd in enumerate(stdio):
+                os.dup2(fd, i)
+            code = self.runtime_main(self.runtime_args(*verb))
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
+        except BaseException as e:  # noqa: BLE001 - reported like a failed runtime
+            os.write(2, f"{type(e).__name__}: {e}\n".encode(errors="replace"))
+        finally:
+            for f in (sys.stdout, sys.stderr):
+                try:
+                    f.flush()
+                except (OSError, ValueError):
+                    pass
+            for i, fd in enumerate(saved):
+                os.dup2(fd, i)
+                os.close(fd)
+        return (int(code or 0) & 0xFF) << 8  # as waitpid reports an exit with that code
 
     def report(self, pid: int, message: str | None = None) -> None:
         if self.sync_fd < 0:
@@ -228,13 +266,12 @@ class Monitor:
             self.outputs = {out_r: attach.STDOUT, err_r: attach.STDERR}
             stdio = (in_r, out_w, err_w)
         try:
-            pid = spawn(self.runtime(*args, self.cid), *stdio, env=self.env)
-        except OSError as e:
-            return f"cannot run the OCI runtime {self.cfg['runtime'][0]!r}: {e.strerror}"
+            status = self.call_runtime([*args, self.cid], stdio)
         finally:
             for fd in child_ends:
                 os.close(fd)
-        status = self.wait_child(pid)
+        if isinstance(status, str):
+            return status
         if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
             text = read_available(err_r).decode(errors="replace") if err_r >= 0 else ""
             return text or f"the OCI runtime create failed (status {status})"
@@ -276,17 +313,15 @@ class Monitor:
         if start:
             cap_r, cap_w = os.pipe()
             try:
-                spid = spawn(self.runtime("start", self.cid), devnull, cap_w, cap_w, env=self.env)
+                status = self.call_runtime(["start", self.cid], (devnull, cap_w, cap_w))
             finally:
                 os.close(cap_w)
-            status = self.wait_child(spid)
-            if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
+            if isinstance(status, str) or not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
                 text = read_available(cap_r).decode(errors="replace")
                 os.close(cap_r)
-                dpid = spawn(
-                    self.runtime("delete", "--force", self.cid), devnull, devnull, devnull, env=self.env
-                )
-                self.wait_child(dpid)
+                self.call_runtime(["delete", "--force", self.cid], (devnull, devnull, devnull))
+                if isinstance(status, str):
+                    return status
                 return text or f"the OCI runtime start failed (status {status})"
             os.close(cap_r)
         os.close(devnull)
@@ -610,15 +645,27 @@ class Monitor:
             self.diag(f"the cleanup command {cmd!r} failed (status {status})")
 
     def run(self) -> int:
-        os.set_inheritable(self.sync_fd, False)
+        error = self.prepare(signals=True)
+        if error is not None:
+            return 1
+        self.report(self.ctr_pid)
+        return self.serve()
+
+    def prepare(self, signals: bool) -> str | None:
+        """Everything up to the report: pid file, signals, log, attach socket, the container
+        created. On error: reported, sockets removed, the error returned."""
+        if self.sync_fd >= 0:
+            os.set_inheritable(self.sync_fd, False)
         if not set_subreaper():
             self.diag("cannot become a child subreaper: exit codes will be unknown")
         with open(self.cfg["monitor_pid_file"] + ".tmp", "w") as f:
             f.write(f"{os.getpid()}\n")
         os.rename(self.cfg["monitor_pid_file"] + ".tmp", self.cfg["monitor_pid_file"])
-        self.setup_signals()
+        if signals:
+            self.setup_signals()
         try:
-            self.open_log()
+            if signals:
+                self.open_log()
             self.setup_attach()
             error = self.create()
         except OSError as e:
@@ -629,9 +676,44 @@ class Monitor:
             if self.log is not None:
                 self.log.close()
             self.report(-1, error)
-            return 1
+            return error
         restart.clear_marker(self.cfg)
-        self.report(self.ctr_pid)
+        return None
+
+    def handover(self) -> dict:  # type: ignore[type-arg]
+        """What a fresh monitor interpreter needs to carry on from an adopting one (``adopt``); the
+        fds in it are made inheritable."""
+        listen_fd = self.listen.detach() if self.listen is not None else -1
+        fds = [listen_fd, self.ctl_fd, self.stdin_fd, self.master_fd, *self.outputs]
+        for fd in fds:
+            if fd >= 0 and fd not in (0, 1, 2):
+                os.set_inheritable(fd, True)
+        return {"cfg": self.cfg, "ctr_pid": self.ctr_pid, "listen_fd": listen_fd, "ctl_fd": self.ctl_fd,
+                "stdin_fd": self.stdin_fd, "master_fd": self.master_fd, "outputs": self.outputs}  # fmt: skip
+
+    def resume(self, state: dict) -> int:  # type: ignore[type-arg]
+        """Carry on where an adopting monitor reported (``handover``): the container is created and
+        ours (we are the same process, re-executed), its stdio and the attach socket are open."""
+        self.ctr_pid = int(state["ctr_pid"])
+        self.outputs = {int(fd): int(kind) for fd, kind in state["outputs"].items()}
+        self.stdin_fd, self.master_fd, self.ctl_fd = state["stdin_fd"], state["master_fd"], state["ctl_fd"]
+        for fd in (*self.outputs, self.stdin_fd, self.master_fd, self.ctl_fd, state["listen_fd"]):
+            if fd > 2:
+                os.set_inheritable(fd, False)
+        if state["listen_fd"] >= 0:
+            self.listen = socket.socket(fileno=state["listen_fd"])
+            self.poller.register(self.listen.fileno(), select.POLLIN)
+        if self.ctl_fd >= 0:
+            self.poller.register(self.ctl_fd, select.POLLIN)
+        self.setup_signals()  # the container may have exited already: ``loop`` reaps first
+        try:
+            self.open_log()
+        except OSError as e:
+            self.diag(f"cannot open the log: {e}")
+        return self.serve()
+
+    def serve(self) -> int:
+        """From the report on: sd_notify, health checks, the loop (and restarts), the exit."""
         if self.cfg["sdnotify"]:
             from podpy.monitor import notify
 
@@ -648,10 +730,40 @@ class Monitor:
         return 0
 
 
+def adopt(cfg: dict, sync_fd: int, runtime_main: Callable[[list[str]], int], argv: list[str]) -> None:  # type: ignore[type-arg]
+    """The monitor, started as a fork of the CLI (``spawn.adopt_monitor``): it creates the container
+    with the runtime the CLI has loaded (no runtime interpreter to start), reports, and then execs
+    ``argv`` (``monitor_argv``: a fresh, small interpreter) that resumes with the container as its
+    child. Never returns."""
+    m = Monitor(cfg, sync_fd)
+    m.runtime_main = runtime_main
+    code = 1
+    try:
+        if m.prepare(signals=False) is None:
+            m.report(m.ctr_pid)
+            r, w = os.pipe()
+            os.write(w, marshal.dumps(m.handover()))  # well below a pipe's 64 KiB: never blocks
+            os.close(w)
+            os.set_inheritable(r, True)
+            argv = [*argv, str(r), "-1", "resume"]
+            os.execv(argv[0], argv)
+    except BaseException as e:  # noqa: BLE001 - last resort: say why, never leave the spawner hanging
+        m.diag(f"monitor failed: {type(e).__name__}: {e}")
+        m.report(-1, f"the container monitor failed: {e}")
+    os._exit(code)
+
+
 def main(argv: list[str]) -> int:
     cfg_fd, sync_fd = int(argv[0]), int(argv[1])
     with os.fdopen(cfg_fd, "rb") as f:
         cfg = marshal.loads(f.read())
+    if argv[2:] == ["resume"]:
+        m = Monitor(cfg["cfg"], -1)
+        try:
+            return m.resume(cfg)
+        except BaseException as e:
+            m.diag(f"monitor failed: {type(e).__name__}: {e}")
+            raise
     m = Monitor(cfg, sync_fd)
     try:
         return m.run()

@@ -8,10 +8,11 @@ state dir for people). The spawner blocks on the sync pipe until the monitor rep
 container's pid (``MonitorHandle``) or the runtime's error (``MonitorError`` carrying the
 runtime's message in one line).
 
-Speed (``run -d`` waits for all of this): ``PendingMonitor`` starts the monitor before its
-configuration exists, so its interpreter starts while the CLI still creates the container; and for
-podpy's own runtime the monitor's boot keeps a warm runtime (see ``_BOOT``), so ``RUNTIME create``
-does not start a cold interpreter that imports the executor.
+Speed (``run -d`` waits for all of this): with podpy's own runtime the monitor is forked from the
+CLI, creates the container in-process with the runtime the CLI has loaded, reports, and only then
+execs its small interpreter (``_adopt``): no interpreter starts on the path the CLI waits for. With
+an external runtime, ``PendingMonitor`` starts the monitor before its configuration exists, so its
+interpreter starts while the CLI still creates the container.
 """
 
 from __future__ import annotations
@@ -140,92 +141,12 @@ def _readable(fd: int, timeout: float) -> bool:
     return bool(p.poll(timeout * 1000))
 
 
-# The warm runtime. ``RUNTIME create`` with podpy's own runtime is a Python program, and a cold
-# interpreter importing the executor costs ~20 ms on the path ``run -d`` waits for. So just before the
-# (double-forked) monitor process execs its interpreter, it forks a child: a copy of the CLI, with
-# most of the runtime's modules already loaded, that imports the runtime's CLI entry point (``warm``,
-# ``module:function``, given by the engine: the monitor does not know the runtime) and waits on a
-# socketpair. The runtime command the monitor runs is then ``python -S -E -c _CLIENT``: it passes its
-# argv, cwd, environment and stdio (SCM_RIGHTS) over the other end and exits with the status the
-# server's forked worker ended with. One request is served; later ones (or a dead server) make the
-# client exec the real runtime. The container init still ends up the monitor's child: the worker and
-# the server are its descendants and it is the child subreaper. The monitor itself stays small (a
-# fresh interpreter); only the short-lived server is a copy of the CLI.
 _BOOT = "import sys;sys.path.insert(0,sys.argv.pop(1));from podpy.monitor.main import main;sys.exit(main(sys.argv[1:]))"
-_CLIENT = """
-import sys, os, _socket, marshal, array
-fd, n = int(sys.argv[1]), int(sys.argv[2])
-real, args = sys.argv[3:3 + n], sys.argv[3 + n:]
-try:
-    s = _socket.socket(fileno=fd)
-    s.sendmsg([marshal.dumps((args, os.getcwd(), dict(os.environ)))],
-              [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", [0, 1, 2]))])
-    got = s.recv(64)
-except OSError:
-    got = b""
-if got.strip().isdigit():
-    os._exit(int(got))
-os.execv(real[0], real + args)
-"""
 
 
 def monitor_argv(config_fd: int, sync_fd: int, python: str | None = None) -> list[str]:
     """The monitor's command line: ``python -S -E -c BOOT ROOT CONFIG_FD SYNC_FD``."""
     return [python or sys.executable, "-S", "-E", "-c", _BOOT, _ROOT, str(config_fd), str(sync_fd)]
-
-
-def warm_runtime_argv(client_fd: int, runtime: list[str], python: str | None = None) -> list[str]:
-    """The runtime command for a monitor with a warm runtime: the client, then the real runtime argv."""
-    return [python or sys.executable, "-S", "-E", "-c", _CLIENT, str(client_fd), str(len(runtime)), *runtime]
-
-
-def warm_runtime_server(fd: int, entry: str) -> None:  # pragma: no cover - runs in a forked child
-    """Import ``entry`` (``module:function``, a runtime CLI's ``main(argv) -> int``), serve one
-    ``_CLIENT`` request on ``fd`` in a forked worker, exit."""
-    code = 0
-    try:
-        import importlib
-        import socket
-
-        module, _, func = entry.partition(":")
-        runtime_main = getattr(importlib.import_module(module), func)
-        s = socket.socket(fileno=fd)
-        msg, fds, _flags, _addr = socket.recv_fds(s, 1 << 20, 3)
-        if not msg:
-            return  # the monitor went away without asking
-        args, cwd, env = marshal.loads(msg)
-        pid = os.fork()
-        if pid == 0:
-            status = 1
-            try:
-                for i, f in enumerate(fds[:3]):
-                    os.dup2(f, i)
-                for f in fds:
-                    if f > 2:
-                        os.close(f)
-                sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 - the process's own stdio
-                sys.stderr = open(2, "w", closefd=False, errors="backslashreplace")  # noqa: SIM115
-                os.chdir(cwd)
-                os.environ.clear()
-                os.environ.update(env)
-                status = runtime_main(args)
-            except SystemExit as e:
-                status = e.code if isinstance(e.code, int) else 1
-            except BaseException as e:  # noqa: BLE001 - report like a failed runtime
-                os.write(2, f"podpy-runtime: {type(e).__name__}: {e}\n".encode())
-            finally:
-                with contextlib.suppress(Exception):
-                    sys.stdout.flush()
-                    sys.stderr.flush()
-                os._exit(status)
-        for f in fds:
-            os.close(f)  # the worker has them
-        _, st = os.waitpid(pid, 0)
-        s.send(str(os.waitstatus_to_exitcode(st) % 256 if os.WIFEXITED(st) else 128 + os.WTERMSIG(st)).encode())
-    except BaseException:  # noqa: BLE001 - the client then runs the real runtime
-        code = 1
-    finally:
-        os._exit(code)
 
 
 def _stdio_to_null() -> None:
@@ -235,42 +156,21 @@ def _stdio_to_null() -> None:
     os.close(null)
 
 
-def _fork_warm_server(srv: int, entry: str) -> None:  # pragma: no cover - runs in the monitor-to-be
-    """Fork the warm runtime server from this copy of the CLI (the monitor once it execs): it keeps
-    only ``srv`` (no lock, database or pipe of the CLI may stay open in it) and /dev/null as stdio."""
-    if os.fork() != 0:
-        return
-    try:
-        _stdio_to_null()
-        os.closerange(3, srv)
-        os.closerange(srv + 1, os.sysconf("SC_OPEN_MAX"))
-        warm_runtime_server(srv, entry)
-    finally:
-        os._exit(1)
-
-
 class PendingMonitor:
-    """A monitor started before its configuration exists (``run -d``: its interpreter starts while
-    the CLI still mounts the rootfs and writes the bundle, on the other CPU). ``start(cfg)`` hands it
-    the configuration and waits for its report; ``cancel()`` lets it exit without doing anything.
+    """A monitor started before its configuration exists (``run -d`` with an external runtime: its
+    interpreter starts while the CLI still mounts the rootfs and writes the bundle, on the other CPU).
+    ``start(cfg)`` hands it the configuration and waits for its report; ``cancel()`` lets it exit
+    without doing anything.
 
-    Start it inside podpy's user namespace (it keeps the namespaces it is forked in). ``warm``: the
-    ``module:function`` CLI entry point of the runtime (podpy's own) to keep warm for ``RUNTIME create``.
+    Start it inside podpy's user namespace (it keeps the namespaces it is forked in).
     ``passthrough``: the monitor keeps this process's stdio (``--log-driver passthrough``).
     """
 
-    def __init__(self, *, python: str | None = None, warm: str | None = None, passthrough: bool = False) -> None:
-        import socket
-
+    def __init__(self, *, python: str | None = None, passthrough: bool = False) -> None:
         self.python = python
         self.passthrough = passthrough
         self._cfg_r, self._cfg_w = os.pipe()
         self._r, w = os.pipe()
-        srv = cli = -1
-        if warm:
-            a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-            srv, cli = a.detach(), b.detach()
-        self.client_fd = cli
         argv = monitor_argv(self._cfg_r, w, python)
         sys.stdout.flush()
         sys.stderr.flush()
@@ -279,24 +179,14 @@ class PendingMonitor:
             try:
                 os.close(self._r)
                 os.close(self._cfg_w)
-                os.setsid()
-                if os.fork() != 0:
-                    os._exit(0)
-                os.chdir("/")
-                if warm:
-                    _fork_warm_server(srv, warm)
-                    os.close(srv)
-                for fd in (w, self._cfg_r, cli):
-                    if fd >= 0:
-                        os.set_inheritable(fd, True)
-                if not passthrough:
-                    _stdio_to_null()
+                _detach(passthrough)
+                for fd in (w, self._cfg_r):
+                    os.set_inheritable(fd, True)
                 os.execv(argv[0], argv)
             finally:
                 os._exit(127)
-        for fd in (w, self._cfg_r, srv, cli):
-            if fd >= 0:
-                os.close(fd)
+        for fd in (w, self._cfg_r):
+            os.close(fd)
         os.waitpid(pid, 0)
 
     def cancel(self) -> None:
@@ -310,10 +200,8 @@ class PendingMonitor:
         """Give the monitor ``cfg`` (resolved) and wait until the container runs or failed to start."""
         if self._cfg_w < 0:
             raise PodpyError("internal error: this monitor was already started or cancelled")
-        if self.client_fd >= 0:
-            cfg.runtime = warm_runtime_argv(self.client_fd, list(cfg.runtime), self.python)
         data = marshal.dumps(asdict(cfg))
-        if len(data) > 60000:
+        if len(data) > MAX_CONFIG:
             self.cancel()
             raise PodpyError("the monitor configuration is too large")
         try:
@@ -322,30 +210,77 @@ class PendingMonitor:
             os.close(self._cfg_w)
             self._cfg_w = -1
         r, self._r = self._r, -1
-        try:
-            if timeout is not None and not _readable(r, timeout):
-                mpid = liveness.read_pid_file(cfg.monitor_pid_file)
-                if mpid:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(mpid, 9)
-                raise MonitorError(
-                    f"the container monitor did not report within {timeout:g}s: see {cfg.state_dir}"
-                )
-            msg = syncpipe.read_message(r)
-        finally:
-            os.close(r)
-        if msg is None:
-            raise MonitorError(
-                f"the container monitor exited without reporting: see {os.path.join(cfg.state_dir, 'monitor.log')}",
-                EXIT_PODPY,
-            )
-        mpid = int(msg.get("monitor_pid", 0))  # type: ignore[arg-type]
-        cpid = int(msg.get("pid", -1))  # type: ignore[arg-type]
-        if cpid <= 0:
-            raise MonitorError(str(msg.get("message") or "the OCI runtime failed"))
-        return MonitorHandle(
-            pid=cpid, monitor_pid=mpid, monitor_start=liveness.proc_start_time(mpid) or 0, config=cfg
+        return _await_report(r, cfg, timeout)
+
+
+MAX_CONFIG = 60000  # marshalled; a pipe holds 64 KiB, and the adopting monitor adds a little to it
+
+
+def _detach(passthrough: bool) -> None:  # pragma: no cover - runs in the forked child
+    """In the first child: a new session, then the grandchild goes on (nobody's child, no
+    controlling terminal: it outlives the CLI and the user's shell) while this child exits."""
+    os.setsid()
+    if os.fork() != 0:
+        os._exit(0)
+    os.chdir("/")
+    if not passthrough:
+        _stdio_to_null()
+
+
+def _await_report(r: int, cfg: MonitorConfig, timeout: float | None) -> MonitorHandle:
+    """Read the monitor's report from the sync pipe ``r`` (closed here)."""
+    try:
+        if timeout is not None and not _readable(r, timeout):
+            mpid = liveness.read_pid_file(cfg.monitor_pid_file)
+            if mpid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(mpid, 9)
+            raise MonitorError(f"the container monitor did not report within {timeout:g}s: see {cfg.state_dir}")
+        msg = syncpipe.read_message(r)
+    finally:
+        os.close(r)
+    if msg is None:
+        raise MonitorError(
+            f"the container monitor exited without reporting: see {os.path.join(cfg.state_dir, 'monitor.log')}",
+            EXIT_PODPY,
         )
+    mpid = int(msg.get("monitor_pid", 0))  # type: ignore[arg-type]
+    cpid = int(msg.get("pid", -1))  # type: ignore[arg-type]
+    if cpid <= 0:
+        raise MonitorError(str(msg.get("message") or "the OCI runtime failed"))
+    return MonitorHandle(pid=cpid, monitor_pid=mpid, monitor_start=liveness.proc_start_time(mpid) or 0, config=cfg)
+
+
+def _adopt(cfg: MonitorConfig, entry: str, python: str | None, passthrough: bool) -> int:
+    """Fork the monitor from this process (double fork, setsid) as an adopting monitor
+    (``podpy.monitor.main.adopt``): it creates the container with the runtime CLI entry point
+    ``entry`` (``module:function``) loaded here, so no runtime interpreter starts on the path
+    ``run -d`` waits for, reports, and only then execs the small monitor interpreter. The read end of
+    its sync pipe."""
+    import importlib
+
+    from podpy.monitor import main as monitor_main
+
+    module, _, func = entry.partition(":")
+    runtime_main = getattr(importlib.import_module(module), func)
+    data = asdict(cfg)
+    if len(marshal.dumps(data)) > MAX_CONFIG:
+        raise PodpyError("the monitor configuration is too large")
+    argv = monitor_argv(0, 0, python)[:-2]  # the boot; ``adopt`` appends its own fds
+    r, w = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        try:
+            os.close(r)
+            _detach(passthrough)
+            monitor_main.adopt(data, w, runtime_main, argv)
+        finally:
+            os._exit(127)
+    os.close(w)
+    os.waitpid(pid, 0)
+    return r
 
 
 def spawn_monitor(
@@ -354,7 +289,7 @@ def spawn_monitor(
     python: str | None = None,
     timeout: float | None = None,
     pending: PendingMonitor | None = None,
-    warm: str | None = None,
+    adopt: str | None = None,
 ) -> MonitorHandle:
     """Start the monitor for ``cfg`` and wait until the container runs (or failed to start).
 
@@ -362,13 +297,13 @@ def spawn_monitor(
     it). With ``log_driver="passthrough"`` the container gets this process's stdin/out/err.
     ``timeout``: give up waiting for the report (the monitor is then killed) after that many seconds.
     ``pending``: a monitor started earlier (``PendingMonitor``) to hand ``cfg`` to, instead of a new one.
-    ``warm``: ``cfg.runtime`` is podpy's own runtime, whose CLI entry point (``module:function``) this
-    is: a new monitor keeps it warm (see ``_BOOT``).
+    ``adopt``: ``cfg.runtime`` is podpy's own runtime, whose CLI entry point (``module:function``) this
+    is: the monitor is forked from this process and creates the container in-process (see ``_adopt``).
     """
     cfg = cfg.resolved()
     passthrough = cfg.log_driver == "passthrough"
-    if pending is not None and pending.passthrough != passthrough:
-        pending.cancel()  # its stdio is not what this configuration needs
+    if pending is not None and (adopt or pending.passthrough != passthrough):
+        pending.cancel()  # not needed, or its stdio is not what this configuration needs
         pending = None
     try:
         os.makedirs(cfg.state_dir, mode=0o700, exist_ok=True)
@@ -388,6 +323,8 @@ def spawn_monitor(
         if pending is not None:
             pending.cancel()
         raise
+    if adopt:
+        return _await_report(_adopt(cfg, adopt, python, passthrough), cfg, timeout)
     if pending is None:
-        pending = PendingMonitor(python=python, warm=warm, passthrough=passthrough)
+        pending = PendingMonitor(python=python, passthrough=passthrough)
     return pending.start(cfg, timeout)

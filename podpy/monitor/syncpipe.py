@@ -97,13 +97,16 @@ def write_message(fd: int, data: bytes) -> None:
 
 
 def read_message(fd: int) -> dict[str, object] | None:
-    """Read until EOF; the decoded message, or None if the monitor died before writing one."""
+    """Read the message's line (or until EOF); the decoded message, or None if the monitor died
+    before writing one. Not until EOF: a process the monitor forked may still hold the pipe."""
     chunks: list[bytes] = []
     while True:
         b = os.read(fd, 65536)
         if not b:
             break
         chunks.append(b)
+        if b.endswith(b"\n"):
+            break
     import json
 
     raw = b"".join(chunks).strip()

@@ -375,9 +375,7 @@ def _spawn(cfg: dict[str, Any], bundle: str, fifo: str, preserve_fds: int, conso
     mid = os.fork()
     if mid == 0:  # intermediate child
         try:
-            os.close(r)
-            if go_w >= 0:
-                os.close(go_w)
+            _close_inherited(low, (w, go_r))
             _intermediate(cfg, bundle, fifo, w, preserve_fds, console, go_r)
         except BaseException as e:  # noqa: BLE001 - must never return into the caller's code
             _send(w, {"error": _describe(e), "code": 1})
@@ -449,6 +447,21 @@ def _map_userns(mid: int, r: int, go_w: int, linux: dict[str, Any]) -> list[dict
             return [*msgs, {"error": f"writing {name} of the container's user namespace: {_oserr(e)}"}]
     os.write(go_w, b"1")
     return msgs
+
+
+def _close_inherited(low: int, keep: tuple[int, ...]) -> None:
+    """In the forked intermediate: close every fd from ``low`` up but ``keep``. The caller's files
+    (its state database, the container's lock, a monitor's sync pipe) must not stay open in an init
+    that waits for ``start``: they are close-on-exec, but the init only execs once started. The
+    Python objects that owned them are never used again here (the child ends in exec or
+    ``os._exit``); the cyclic GC is off so none of them closes a reused number."""
+    import gc
+
+    gc.disable()
+    for k in sorted(fd for fd in keep if fd >= low):
+        os.closerange(low, k)
+        low = k + 1
+    os.closerange(low, 1 << 20)
 
 
 def _high_fd(fd: int, low: int) -> int:

@@ -1,0 +1,98 @@
+"""The adopting monitor (``spawn_monitor(adopt=...)``): forked from the caller, it creates the
+container with the runtime entry point loaded in the caller (here a function that runs the fake OCI
+runtime of test_monitor_process), reports, and re-executes as the small monitor interpreter, which
+carries on with the same container, pipes and attach socket. And a ``PendingMonitor`` cannot be used
+twice."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from podpy.monitor import exitfile, liveness, logread
+from podpy.monitor.spawn import MonitorConfig, MonitorError, PendingMonitor, spawn_monitor
+from podpy.util.errors import PodpyError
+from tests.unit.monitor.test_monitor_process import FAKE, _wait
+
+_RUNTIME = {"path": ""}
+ENTRY = f"{__name__}:fake_entry"
+
+
+def fake_entry(argv: list[str]) -> int:
+    """The runtime's CLI entry point, in-process: here it runs the fake runtime with our stdio."""
+    return subprocess.call([_RUNTIME["path"], *argv])
+
+
+@pytest.fixture
+def make(tmp_path: Path):  # type: ignore[no-untyped-def]
+    rt = tmp_path / "fake-runtime"
+    rt.write_text(FAKE)
+    rt.chmod(0o755)
+    _RUNTIME["path"] = str(rt)
+    root = tmp_path / "rtroot"
+    root.mkdir()
+
+    def make(script: str, cid: str = "a1", **kw: object) -> MonitorConfig:
+        b = tmp_path / f"bundle-{cid}"
+        b.mkdir()
+        (b / "cmd").write_text(script)
+        return MonitorConfig(container_id=cid, bundle=str(b), state_dir=str(tmp_path / f"st-{cid}"),
+                             runtime=["/nonexistent/not-used-for-create"], runtime_root=str(root), **kw)  # type: ignore[arg-type]  # fmt: skip
+
+    make.root = root  # type: ignore[attr-defined]
+    return make
+
+
+def _cmdline(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().rstrip("\0").split("\0")
+
+
+def test_adopted_container_is_logged_and_its_exit_recorded(make, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    marker = tmp_path / "cleanup-ran"
+    cfg = make("read go < /dev/null; sleep 0.5; echo hello; echo bad >&2; exit 5", cleanup=["touch", str(marker)])
+    h = spawn_monitor(cfg, adopt=ENTRY)
+    assert h.pid > 0 and h.monitor_pid not in (0, os.getpid())
+    # the monitor that created the container is now the small interpreter, resumed (same process)
+    argv = _wait(lambda: (a := _cmdline(h.monitor_pid))[-1] == "resume" and a)
+    assert "-S" in argv and liveness.is_alive(h.monitor_pid, h.monitor_start)
+    assert exitfile.read_exit_file(h.exit_file) is None
+    assert Path(h.attach_path).exists()
+    ex = _wait(lambda: exitfile.read_exit_file(h.exit_file))
+    assert ex["exit_code"] == 5
+    _wait(lambda: not h.monitor_alive())
+    assert marker.exists()
+    msgs = [(s, t) for _, s, t in logread.read_messages(h.config.log_path)]
+    assert ("stdout", b"hello\n") in msgs and ("stderr", b"bad\n") in msgs
+    calls = (make.root / "calls").read_text().splitlines()
+    assert [c.split()[0] for c in calls] == ["create", "start"]  # both in-process, none from the argv
+
+
+def test_adopted_container_that_exits_at_once_keeps_its_code(make) -> None:  # type: ignore[no-untyped-def]
+    """It may be gone before the fresh interpreter installs its SIGCHLD handler: reaped anyway."""
+    h = spawn_monitor(make("exit 7", cid="a2"), adopt=ENTRY)
+    assert _wait(lambda: exitfile.read_exit_file(h.exit_file))["exit_code"] == 7
+
+
+def test_adopting_create_error_comes_back_as_monitor_error(make) -> None:  # type: ignore[no-untyped-def]
+    cfg = make("exit 0", cid="a3")
+    Path(cfg.bundle, "fail").write_text("exec: \"x\": executable file not found in $PATH")
+    t = time.monotonic()
+    with pytest.raises(MonitorError) as e:
+        spawn_monitor(cfg, adopt=ENTRY)
+    assert e.value.message == 'exec: "x": executable file not found in $PATH'
+    assert e.value.exit_code == 127
+    assert time.monotonic() - t < 10
+    assert not Path(cfg.state_dir, "attach").exists()
+
+
+def test_pending_monitor_cancel_then_start_refused(tmp_path: Path) -> None:
+    pm = PendingMonitor()
+    pm.cancel()
+    pm.cancel()  # idempotent
+    cfg = MonitorConfig(container_id="c", bundle=str(tmp_path), state_dir=str(tmp_path / "s")).resolved()
+    with pytest.raises(PodpyError, match="already started or cancelled"):
+        pm.start(cfg)
