@@ -49,6 +49,13 @@ _CLEANUP_BOOT = (
 DEFAULT_STOP_TIMEOUT = 10
 
 
+def stop_timeout(rec: ContainerRecord) -> int:
+    """Seconds ``stop`` (and ``rm -f``, ``restart``) waits before SIGKILL when no ``-t`` is given:
+    the container's ``--stop-timeout``, else Podman's default."""
+    t = rec.config.get("stop_timeout")
+    return DEFAULT_STOP_TIMEOUT if t is None else int(t)
+
+
 class StateImproper(ConflictError):
     """Podman's "container state improper" (rm of a running container exits 2, as podman rm does)."""
 
@@ -423,7 +430,7 @@ def stop_locked(
     from podpy.engine.health import mark_stopped_by_user
 
     mark_stopped_by_user(state_dir(paths, rec.id))  # before the signal: the monitor must not restart it
-    t = DEFAULT_STOP_TIMEOUT if timeout is None else max(0.0, timeout)
+    t = stop_timeout(rec) if timeout is None else max(0.0, timeout)
     sig = int(rec.config.get("stop_signal") or signal.SIGTERM)
     with contextlib.suppress(PodpyError):
         if t > 0:
@@ -751,7 +758,7 @@ def inspect(paths: Paths, rec: ContainerRecord) -> dict[str, Any]:
             "StopSignal": int(cfg.get("stop_signal") or signal.SIGTERM),
             **health.inspect_config_extras(rec),  # Healthcheck, HealthcheckOnFailureAction
             "CreateCommand": list(cfg.get("create_command") or []),
-            "StopTimeout": DEFAULT_STOP_TIMEOUT,
+            "StopTimeout": stop_timeout(rec),
             **health.inspect_sdnotify(rec),
         },
         "HostConfig": {

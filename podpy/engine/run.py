@@ -365,6 +365,7 @@ def create(paths: Paths, spec: ContainerSpec, *, pull: str = "missing", storage_
             "remove": spec.remove,
             "hostname": spec.hostname,
             "stop_signal": stop_sig,
+            "stop_timeout": spec.stop_timeout,
             "cidfile": os.path.abspath(cidfile) if cidfile else "",
             "create_command": ["podpy", *sys.argv[1:]],
         }

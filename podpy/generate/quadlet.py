@@ -30,14 +30,14 @@ _CONTAINER_UNSUPPORTED = frozenset({
     "LogOpt", "Mask", "Memory", "NetworkAlias", "PidsLimit", "ReloadCmd", "ReloadSignal", "RemapGid", "RemapUid",
     "RemapUidSize", "RemapUsers", "Retry", "RetryDelay", "Rootfs", "Secret", "SecurityLabelDisable",
     "SecurityLabelFileType", "SecurityLabelLevel", "SecurityLabelNested", "SecurityLabelType", "ServiceName",
-    "StartWithPod", "StopTimeout", "SubGIDMap", "SubUIDMap", "Sysctl", "UIDMap", "Unmask", "VolatileTmp",
+    "StartWithPod", "SubGIDMap", "SubUIDMap", "Sysctl", "UIDMap", "Unmask", "VolatileTmp",
     "HealthStartupCmd", "HealthStartupInterval", "HealthStartupRetries", "HealthStartupSuccess",
     "HealthStartupTimeout", "HealthLogDestination", "HealthMaxLogCount", "HealthMaxLogSize",
 })  # fmt: skip
 
 _CONTAINER_STRING = {  # key -> run flag (the last assignment counts)
     "Timezone": "--tz", "ShmSize": "--shm-size", "Entrypoint": "--entrypoint", "WorkingDir": "--workdir",
-    "HostName": "--hostname", "StopSignal": "--stop-signal", "Pull": "--pull", "LogDriver": "--log-driver",
+    "HostName": "--hostname", "StopSignal": "--stop-signal", "StopTimeout": "--stop-timeout", "Pull": "--pull", "LogDriver": "--log-driver",
     "UserNS": "--userns", "HealthCmd": "--health-cmd", "HealthInterval": "--health-interval",
     "HealthRetries": "--health-retries", "HealthStartPeriod": "--health-start-period",
     "HealthTimeout": "--health-timeout", "HealthOnFailure": "--health-on-failure",

@@ -133,6 +133,7 @@ class ContainerSpec:
     sig_proxy: bool = True
     annotations: dict[str, str] = field(default_factory=dict)
     stop_signal: int | None = None  # None: the image's StopSignal, else SIGTERM
+    stop_timeout: int | None = None  # seconds `stop` waits before SIGKILL; None: the default (10)
     detach_keys: str | None = None  # validated Podman spelling (ctrl-p,ctrl-q); "" disables detaching
     userns: str = "host"  # one of USERNS_MODES
     # the monitor's features (issue 4): logs, restart policy, health check, sd_notify
@@ -162,6 +163,8 @@ class ContainerSpec:
             raise UsageError(f"unrecognized namespace mode {self.userns} passed")
         if self.preserve_fds < 0:
             raise UsageError("--preserve-fds must be 0 or more")
+        if self.stop_timeout is not None and self.stop_timeout < 0:
+            raise UsageError(f"invalid --stop-timeout {self.stop_timeout}: use 0 or more seconds")
         for c in self.cap_add + self.cap_drop:
             if c != "ALL" and c not in ALL_CAPABILITIES:
                 raise UsageError(f"unknown capability {c!r}")

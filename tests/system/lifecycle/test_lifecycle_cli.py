@@ -383,3 +383,20 @@ def test_stop_filter(podpy) -> None:  # type: ignore[no-untyped-def]
                       (["--filter", "bogus=1"], "bogus is an invalid filter")):  # fmt: skip
         r = podpy("stop", *args)
         assert (r.returncode, r.stderr) == (125, f"Error: {msg}\n")
+
+
+def test_stop_timeout_is_the_containers_default_for_stop(podpy) -> None:  # type: ignore[no-untyped-def]
+    """``--stop-timeout`` as Podman keeps it: inspect's Config.StopTimeout, and what ``stop`` without
+    ``-t`` waits before SIGKILL (a container that ignores SIGTERM takes that long, not the default 10 s)."""
+    _ok(podpy("run", "-d", "--name", "st", "--stop-timeout", "1", IMG, "sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"))
+    _ok(podpy("run", "-d", "--name", "dflt", IMG, "sleep", "100"))
+    assert _ok(podpy("inspect", "--format", "{{.Config.StopTimeout}}", "st", "dflt")) == "1\n10\n"
+    time.sleep(0.3)  # the trap is set
+    r = podpy("stop", "st")
+    assert r.returncode == 0 and r.stdout == "st\n", r
+    assert "StopSignal SIGTERM failed to stop container st in 1 seconds, resorting to SIGKILL" in r.stderr
+    assert _inspect(podpy, "st")["State"]["ExitCode"] == 137
+    r = podpy("run", "--rm", "--stop-timeout", "-1", IMG, "true")
+    assert r.returncode == 125 and r.stderr == "Error: invalid --stop-timeout -1: use 0 or more seconds\n", r
+    r = podpy("run", "--rm", "--stop-timeout", "soon", IMG, "true")
+    assert r.returncode == 125 and "'soon' is not a valid integer" in r.stderr, r

@@ -27,6 +27,7 @@ def _click_params(args: list[str]) -> dict[str, object]:
         ["-v", "/tmp:/t:ro", "--volume=/srv:/s", IMG],
         ["--sig-proxy=false", "--read-only-tmpfs", "no", "--tls-verify=true", IMG],
         ["--preserve-fds", "2", "--health-retries=5", IMG],
+        ["--stop-timeout", "3", "--stop-signal=KILL", IMG],
         ["-p", "8080:80", "-P", "--dns", "1.1.1.1", IMG],
         ["--", IMG, "--rm", "-x"],
         [IMG, "--", "ls", "-l"],
