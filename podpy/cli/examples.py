@@ -82,6 +82,13 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "system renumber": ("",),
     "completion": ("bash > ~/.local/share/bash-completion/completions/podpy", "-f ~/.config/fish/completions/podpy.fish fish", "zsh > ~/.zfunc/_podpy"),
     # volumes
+    "secret": ("create dbpass ./password.txt", "ls", "rm dbpass"),
+    "secret create": ("dbpass ./password.txt", "--label app=db dbpass -", "--env dbpass DB_PASSWORD"),
+    "secret ls": ("", "--format '{{.ID}} {{.Name}}'", "--filter name=dbpass -q"),
+    "secret list": ("",),
+    "secret inspect": ("dbpass", '--format "{{.Spec.Name}}" dbpass'),
+    "secret rm": ("dbpass", "--all"),
+    "secret exists": ("dbpass",),
     "volume": ("create data", "ls", "rm data"),
     "volume create": ("data", "--label app=web --opt o=uid=1000 data"),
     "volume ls": ("", "--filter dangling=true -q", "--format json"),

@@ -80,6 +80,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "auto-update": ("podpy.cli.generate", "auto_update_cmd", "Auto update containers according to their auto-update policy"),
     "version": ("podpy.cli.system", "version_cmd", "Display the podpy version information"),
     "volume": ("podpy.cli.volume", "volume", "Manage volumes"),
+    "secret": ("podpy.cli.secret", "secret", "Manage secrets"),
     "pod": ("podpy.cli.pod", "pod_group", "Manage pods"),
     "build": ("podpy.cli.build", "build_cmd", "Build an image using instructions from Containerfiles"),
     "network": ("podpy.cli.network", "network", "Manage networks"),

@@ -343,7 +343,13 @@ def create(paths: Paths, spec: ContainerSpec, *, pull: str = "missing", storage_
             spec, hostname=spec.hostname or (os.uname().nodename if spec.network == "host" else cid[:12])
         )
         spec.mounts = spec.mounts + network.etc_files(paths, spec, bundle, spec.hostname, record.name)
-        config = rs.generate(spec, image_cfg, rootfs=str(mounted.path), container_id=cid, user=user,
+        run_spec = spec  # with the secrets, which the record (inspect, kube generate) never shows
+        if spec.secrets:
+            from podpy.engine import secrets
+
+            run_spec = secrets.apply(paths, spec, bundle, idmap)
+        hidden = {k for k, v in run_spec.env.items() if spec.env.get(k) != v}
+        config = rs.generate(run_spec, image_cfg, rootfs=str(mounted.path), container_id=cid, user=user,
                              host=host, seccomp_profile=_seccomp_profile(spec),
                              netns_path=network.bundle_netns(paths, spec, cid))  # fmt: skip
         atomic_write(bundle / "config.json", json.dumps(config, indent=1), fsync=False)
@@ -353,7 +359,7 @@ def create(paths: Paths, spec: ContainerSpec, *, pull: str = "missing", storage_
             "spec": dataclasses.asdict(spec),
             "ports": spec.ports,  # published ports: what ``podpy port`` lists and the network setup forwards
             "args": list(proc.get("args") or []),
-            "env": list(proc.get("env") or []),
+            "env": [e for e in proc.get("env") or [] if e.partition("=")[0] not in hidden],
             "cwd": proc.get("cwd") or "/",
             "cmd": spec.command if spec.command is not None else image_cfg.get("Cmd"),
             "entrypoint": spec.entrypoint if spec.entrypoint is not None else image_cfg.get("Entrypoint"),

@@ -134,6 +134,7 @@ class ContainerSpec:
     annotations: dict[str, str] = field(default_factory=dict)
     stop_signal: int | None = None  # None: the image's StopSignal, else SIGTERM
     stop_timeout: int | None = None  # seconds `stop` waits before SIGKILL; None: the default (10)
+    secrets: list[dict[str, Any]] = field(default_factory=list)  # --secret, parsed (parse_secret)
     detach_keys: str | None = None  # validated Podman spelling (ctrl-p,ctrl-q); "" disables detaching
     userns: str = "host"  # one of USERNS_MODES
     # the monitor's features (issue 4): logs, restart policy, health check, sd_notify
@@ -291,6 +292,37 @@ def parse_userns(text: str) -> str:
     if mode in ("auto", "private", "ns", "container"):
         raise UsageError(f"--userns={text} is not supported yet by podpy: use host, keep-id or nomap")
     raise UsageError(f"unrecognized namespace mode {text} passed")
+
+
+_SECRET_KEYS = ("source", "type", "target", "uid", "gid", "mode")
+
+
+def parse_secret(text: str) -> dict[str, Any]:
+    """``--secret NAME[,type=mount|env][,target=T][,uid=N][,gid=N][,mode=0NNN]`` (or ``source=NAME,…``)
+    as Podman takes it; uid/gid/mode only with ``type=mount``."""
+    out: dict[str, Any] = {"type": "mount"}
+    for i, part in enumerate(text.split(",")):
+        key, eq, value = part.partition("=")
+        if not eq and i == 0:
+            key, value = "source", part
+        if key not in _SECRET_KEYS or not value:
+            raise UsageError(f"invalid --secret {text!r}: use NAME[,type=mount|env][,target=…][,uid=…][,gid=…][,mode=…]")
+        if key in ("uid", "gid", "mode"):
+            try:
+                out[key] = int(value, 8) if key == "mode" else int(value)
+            except ValueError:
+                raise UsageError(f"invalid --secret {text!r}: {key} must be {'an octal' if key == 'mode' else 'a'} number") from None
+            if out[key] < 0 or (key == "mode" and out[key] > 0o777):
+                raise UsageError(f"invalid --secret {text!r}: {key} {value} is out of range")
+        else:
+            out[key] = value
+    if "source" not in out:
+        raise UsageError(f"invalid --secret {text!r}: the secret's name is missing")
+    if out["type"] not in ("mount", "env"):
+        raise UsageError(f'invalid --secret {text!r}: type must be "mount" or "env"')
+    if out["type"] == "env" and any(k in out for k in ("uid", "gid", "mode")):
+        raise UsageError(f"invalid --secret {text!r}: uid, gid and mode go with type=mount only")
+    return out
 
 
 def parse_ulimit(text: str) -> Ulimit:
