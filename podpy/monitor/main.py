@@ -742,9 +742,15 @@ def adopt(cfg: dict, sync_fd: int, runtime_main: Callable[[list[str]], int], arg
         if m.prepare(signals=False) is None:
             m.report(m.ctr_pid)
             r, w = os.pipe()
-            os.write(w, marshal.dumps(m.handover()))  # well below a pipe's 64 KiB: never blocks
+            state = m.handover()
+            os.write(w, marshal.dumps(state))  # well below a pipe's 64 KiB: never blocks
             os.close(w)
             os.set_inheritable(r, True)
+            from podpy.util.fds import close_all_but
+
+            # nothing the CLI inherited (its shell's fds) or opened stays open in the monitor
+            close_all_but([r, state["listen_fd"], state["ctl_fd"], state["stdin_fd"], state["master_fd"],
+                           *state["outputs"]])  # fmt: skip
             argv = [*argv, str(r), "-1", "resume"]
             os.execv(argv[0], argv)
     except BaseException as e:  # noqa: BLE001 - last resort: say why, never leave the spawner hanging

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 
 from podpy.monitor import liveness, syncpipe
 from podpy.util.errors import EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, EXIT_PODPY, PodpyError
+from podpy.util.fds import close_all_but
 from podpy.util.fsutil import atomic_write
 
 LOG_DRIVERS = ("k8s-file", "json-file", "none", "passthrough")
@@ -180,6 +181,7 @@ class PendingMonitor:
                 os.close(self._r)
                 os.close(self._cfg_w)
                 _detach(passthrough)
+                close_all_but([w, self._cfg_r])  # nothing of the CLI's (or its shell's) in the monitor
                 for fd in (w, self._cfg_r):
                     os.set_inheritable(fd, True)
                 os.execv(argv[0], argv)

@@ -457,11 +457,10 @@ def _close_inherited(low: int, keep: tuple[int, ...]) -> None:
     ``os._exit``); the cyclic GC is off so none of them closes a reused number."""
     import gc
 
+    from podpy.util.fds import close_all_but
+
     gc.disable()
-    for k in sorted(fd for fd in keep if fd >= low):
-        os.closerange(low, k)
-        low = k + 1
-    os.closerange(low, 1 << 20)
+    close_all_but(keep, low)
 
 
 def _high_fd(fd: int, low: int) -> int:

@@ -96,3 +96,21 @@ def test_pending_monitor_cancel_then_start_refused(tmp_path: Path) -> None:
     cfg = MonitorConfig(container_id="c", bundle=str(tmp_path), state_dir=str(tmp_path / "s")).resolved()
     with pytest.raises(PodpyError, match="already started or cancelled"):
         pm.start(cfg)
+
+
+def test_the_monitor_keeps_none_of_the_callers_fds(make, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """An fd the CLI inherited from its shell (inheritable) or opened must not live on in the monitor."""
+    stray = tmp_path / "stray"
+    stray.write_text("")
+    fd = os.open(stray, os.O_RDONLY)
+    os.set_inheritable(fd, True)
+    try:
+        h = spawn_monitor(make("sleep 2", cid="a4"), adopt=ENTRY)
+        _wait(lambda: _cmdline(h.monitor_pid)[-1] == "resume")
+        held = [os.readlink(f"/proc/{h.monitor_pid}/fd/{n}") for n in os.listdir(f"/proc/{h.monitor_pid}/fd")]
+        assert str(stray) not in held, held
+        assert any(p.endswith("/ctl") for p in held) and any(p.startswith("socket:") for p in held)
+    finally:
+        os.close(fd)
+    os.kill(h.pid, 9)
+    assert _wait(lambda: exitfile.read_exit_file(h.exit_file))["exit_code"] == 137
