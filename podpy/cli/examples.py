@@ -82,6 +82,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "system renumber": ("",),
     "completion": ("bash > ~/.local/share/bash-completion/completions/podpy", "-f ~/.config/fish/completions/podpy.fish fish", "zsh > ~/.zfunc/_podpy"),
     # volumes
+    "help": ("", "run", "container ls"),
     "secret": ("create dbpass ./password.txt", "ls", "rm dbpass"),
     "secret create": ("dbpass ./password.txt", "--label app=db dbpass -", "--env dbpass DB_PASSWORD"),
     "secret ls": ("", "--format '{{.ID}} {{.Name}}'", "--filter name=dbpass -q"),

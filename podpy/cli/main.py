@@ -81,6 +81,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "version": ("podpy.cli.system", "version_cmd", "Display the podpy version information"),
     "volume": ("podpy.cli.volume", "volume", "Manage volumes"),
     "secret": ("podpy.cli.secret", "secret", "Manage secrets"),
+    "help": ("podpy.cli.help", "help_cmd", "Help about any command"),
     "pod": ("podpy.cli.pod", "pod_group", "Manage pods"),
     "build": ("podpy.cli.build", "build_cmd", "Build an image using instructions from Containerfiles"),
     "network": ("podpy.cli.network", "network", "Manage networks"),
