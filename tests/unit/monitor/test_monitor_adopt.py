@@ -1,6 +1,6 @@
 """The adopting monitor (``spawn_monitor(adopt=...)``): forked from the caller, it creates the
 container with the runtime entry point loaded in the caller (here a function that runs the fake OCI
-runtime of test_monitor_process), reports, and re-executes as the small monitor interpreter, which
+runtime of conftest.py), reports, and re-executes as the small monitor interpreter, which
 carries on with the same container, pipes and attach socket. And a ``PendingMonitor`` cannot be used
 twice."""
 
@@ -16,7 +16,7 @@ import pytest
 from podpy.monitor import exitfile, liveness, logread
 from podpy.monitor.spawn import MonitorConfig, MonitorError, PendingMonitor, spawn_monitor
 from podpy.util.errors import PodpyError
-from tests.unit.monitor.test_monitor_process import FAKE, _wait
+from tests.unit.monitor.test_monitor_process import _wait
 
 _RUNTIME = {"path": ""}
 ENTRY = f"{__name__}:fake_entry"
@@ -27,34 +27,21 @@ def fake_entry(argv: list[str]) -> int:
     return subprocess.call([_RUNTIME["path"], *argv])
 
 
-@pytest.fixture
-def make(tmp_path: Path):  # type: ignore[no-untyped-def]
-    rt = tmp_path / "fake-runtime"
-    rt.write_text(FAKE)
-    rt.chmod(0o755)
-    _RUNTIME["path"] = str(rt)
-    root = tmp_path / "rtroot"
-    root.mkdir()
-
-    def make(script: str, cid: str = "a1", **kw: object) -> MonitorConfig:
-        b = tmp_path / f"bundle-{cid}"
-        b.mkdir()
-        (b / "cmd").write_text(script)
-        return MonitorConfig(container_id=cid, bundle=str(b), state_dir=str(tmp_path / f"st-{cid}"),
-                             runtime=["/nonexistent/not-used-for-create"], runtime_root=str(root), **kw)  # type: ignore[arg-type]  # fmt: skip
-
-    make.root = root  # type: ignore[attr-defined]
-    return make
+def _adopting(cfg: MonitorConfig) -> MonitorConfig:
+    """The fake runtime runs through ``fake_entry``; the argv would fail if the monitor used it."""
+    _RUNTIME["path"] = cfg.runtime[0]
+    cfg.runtime = ["/nonexistent/not-used-for-create"]
+    return cfg
 
 
 def _cmdline(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/cmdline").read_bytes().decode().rstrip("\0").split("\0")
 
 
-def test_adopted_container_is_logged_and_its_exit_recorded(make, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_adopted_container_is_logged_and_its_exit_recorded(fake, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     marker = tmp_path / "cleanup-ran"
-    cfg = make("read go < /dev/null; sleep 0.5; echo hello; echo bad >&2; exit 5", cleanup=["touch", str(marker)])
-    h = spawn_monitor(cfg, adopt=ENTRY)
+    cfg = fake("read go < /dev/null; sleep 0.5; echo hello; echo bad >&2; exit 5", cleanup=["touch", str(marker)])
+    h = spawn_monitor(_adopting(cfg), adopt=ENTRY)
     assert h.pid > 0 and h.monitor_pid not in (0, os.getpid())
     # the monitor that created the container is now the small interpreter, resumed (same process)
     argv = _wait(lambda: (a := _cmdline(h.monitor_pid))[-1] == "resume" and a)
@@ -67,22 +54,22 @@ def test_adopted_container_is_logged_and_its_exit_recorded(make, tmp_path: Path)
     assert marker.exists()
     msgs = [(s, t) for _, s, t in logread.read_messages(h.config.log_path)]
     assert ("stdout", b"hello\n") in msgs and ("stderr", b"bad\n") in msgs
-    calls = (make.root / "calls").read_text().splitlines()
+    calls = (fake.root / "calls").read_text().splitlines()
     assert [c.split()[0] for c in calls] == ["create", "start"]  # both in-process, none from the argv
 
 
-def test_adopted_container_that_exits_at_once_keeps_its_code(make) -> None:  # type: ignore[no-untyped-def]
+def test_adopted_container_that_exits_at_once_keeps_its_code(fake) -> None:  # type: ignore[no-untyped-def]
     """It may be gone before the fresh interpreter installs its SIGCHLD handler: reaped anyway."""
-    h = spawn_monitor(make("exit 7", cid="a2"), adopt=ENTRY)
+    h = spawn_monitor(_adopting(fake("exit 7", cid="a2")), adopt=ENTRY)
     assert _wait(lambda: exitfile.read_exit_file(h.exit_file))["exit_code"] == 7
 
 
-def test_adopting_create_error_comes_back_as_monitor_error(make) -> None:  # type: ignore[no-untyped-def]
-    cfg = make("exit 0", cid="a3")
+def test_adopting_create_error_comes_back_as_monitor_error(fake) -> None:  # type: ignore[no-untyped-def]
+    cfg = fake("exit 0", cid="a3")
     Path(cfg.bundle, "fail").write_text("exec: \"x\": executable file not found in $PATH")
     t = time.monotonic()
     with pytest.raises(MonitorError) as e:
-        spawn_monitor(cfg, adopt=ENTRY)
+        spawn_monitor(_adopting(cfg), adopt=ENTRY)
     assert e.value.message == 'exec: "x": executable file not found in $PATH'
     assert e.value.exit_code == 127
     assert time.monotonic() - t < 10
@@ -98,14 +85,14 @@ def test_pending_monitor_cancel_then_start_refused(tmp_path: Path) -> None:
         pm.start(cfg)
 
 
-def test_the_monitor_keeps_none_of_the_callers_fds(make, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_monitor_keeps_none_of_the_callers_fds(fake, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """An fd the CLI inherited from its shell (inheritable) or opened must not live on in the monitor."""
     stray = tmp_path / "stray"
     stray.write_text("")
     fd = os.open(stray, os.O_RDONLY)
     os.set_inheritable(fd, True)
     try:
-        h = spawn_monitor(make("sleep 2", cid="a4"), adopt=ENTRY)
+        h = spawn_monitor(_adopting(fake("sleep 2", cid="a4")), adopt=ENTRY)
         _wait(lambda: _cmdline(h.monitor_pid)[-1] == "resume")
         held = [os.readlink(f"/proc/{h.monitor_pid}/fd/{n}") for n in os.listdir(f"/proc/{h.monitor_pid}/fd")]
         assert str(stray) not in held, held
