@@ -242,9 +242,9 @@ def _kill_leftovers(runroot: Path) -> list[str]:
                 argv = f.read().split(b"\0")
         except OSError:
             continue
-        if any(a.startswith(str(runroot).encode() + b"/") for a in argv) and argv[0].rsplit(b"/", 1)[-1] in (
+        if any(a.startswith(str(runroot).encode() + b"/") for a in argv) and (argv[0].rsplit(b"/", 1)[-1] in (
             b"slirp4netns", b"pasta", b"passt",
-        ):
+        ) or b"podpy-portfwd" in argv):  # podpy's port forwarder (podpy.network.portfwd)
             out.append(b" ".join(argv).decode(errors="replace")[:200])
             with contextlib.suppress(OSError):
                 os.kill(int(entry.name), 9)

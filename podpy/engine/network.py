@@ -8,7 +8,9 @@
 - ``setup`` (start, before the runtime creates the container): host ports checked free, a network
   namespace pinned at ``RUNROOT/netns/netns-ID`` (the path the bundle names), slirp4netns or pasta
   attached, ports forwarded. Its record (``RUNROOT/netns/ID16.json``) lets ``teardown`` stop it.
-- ``teardown`` (cleanup, rm, and before a new setup): helper stopped, namespace unmounted. A crash
+  With slirp4netns, TCP ports go through podpy's forwarder (``podpy.network.portfwd``, Podman's
+  default ``port_handler=rootlesskit``): the host ports are bound here and handed to it.
+- ``teardown`` (cleanup, rm, and before a new setup): helpers stopped, namespace unmounted. A crash
   of anything is covered because every later command that notices the exit runs the cleanup.
 """
 
@@ -178,7 +180,8 @@ def prepare(paths: Paths, spec: ContainerSpec, image_cfg: dict[str, Any]) -> Con
     if spec.ports or spec.publish_all:
         if mode.has_helper or mode.kind == "bridge":
             ports = _ports(spec, image_cfg)
-            if mode.kind == "slirp4netns" and any(":" in str(p["host_ip"]) for p in ports):
+            fwd = _forwarded(mode, ports)  # podpy's forwarder binds IPv6 addresses too, slirp4netns cannot
+            if mode.kind == "slirp4netns" and any(":" in str(p["host_ip"]) and p not in fwd for p in ports):
                 raise UsageError("slirp4netns cannot publish ports on IPv6 host addresses: use --network pasta")
         elif spec.ports:
             log.warning("Port mappings have been discarded as one of the Host, Container, Pod, and None network modes are in use")
@@ -338,18 +341,75 @@ def _record_path(paths: Paths, cid: str) -> Path:
     return net_dir(paths) / f"{cid[:16]}.json"
 
 
+def _in_use(p: dict[str, Any], e: OSError) -> PodpyError:
+    ip = p["host_ip"] or "0.0.0.0"
+    why = "address already in use" if e.errno == 98 else (e.strerror or str(e)).lower()
+    return PodpyError(
+        f"cannot publish port {p['host_port']}/{p['protocol']}: listen {p['protocol']} {ip}:{p['host_port']}: "
+        f"bind: {why}: choose another host port or stop what holds it"
+    )
+
+
 def _check_ports_free(ports: list[dict[str, Any]]) -> None:
     for p in ports:
         try:
             s, _ = _bind_test(str(p["host_ip"]), int(p["host_port"]), p["protocol"])
             s.close()
         except OSError as e:
-            ip = p["host_ip"] or "0.0.0.0"
-            why = "address already in use" if e.errno == 98 else (e.strerror or str(e)).lower()
-            raise PodpyError(
-                f"cannot publish port {p['host_port']}/{p['protocol']}: listen {p['protocol']} {ip}:{p['host_port']}: "
-                f"bind: {why}: choose another host port or stop what holds it"
-            ) from None
+            raise _in_use(p, e) from None
+
+
+def _listen(ports: list[dict[str, Any]]) -> list[tuple[Any, int]]:
+    """The forwarder's listening sockets, bound here so a port in use is this command's error:
+    [(socket, container port)]. No host IP: every address, IPv6 too (one dual-stack socket), as
+    Podman's rootlessport listens; only IPv4 where the host has no IPv6."""
+    import socket  # 2 ms: not on the --network none path
+
+    out: list[tuple[Any, int]] = []
+    try:
+        for p in ports:
+            ip, port = str(p["host_ip"]), int(p["host_port"])
+            try:
+                if ip:
+                    s, _ = _bind_test(ip, port, "tcp")
+                else:
+                    try:
+                        s = _dual_stack(port)
+                    except OSError as e:
+                        if e.errno not in (97, 99):  # EAFNOSUPPORT, EADDRNOTAVAIL: no IPv6 here
+                            raise
+                        s, _ = _bind_test("", port, "tcp")
+                out.append((s, int(p["container_port"])))
+                s.listen(socket.SOMAXCONN)
+            except OSError as e:
+                raise _in_use(p, e) from None
+    except BaseException:
+        for s, _ in out:
+            s.close()
+        raise
+    return out
+
+
+def _dual_stack(port: int) -> Any:
+    import socket
+
+    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        s.bind(("::", port))
+        return s
+    except BaseException:
+        s.close()
+        raise
+
+
+def _forwarded(mode: Any, ports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ports podpy's forwarder serves (``port_handler=rootlesskit``, Podman's default): TCP with
+    slirp4netns; the rest go through slirp4netns' ``add_hostfwd``."""
+    if mode.kind != "slirp4netns" or mode.slirp.get("port_handler", "rootlesskit") != "rootlesskit":
+        return []
+    return [p for p in ports if p["protocol"] == "tcp"]
 
 
 def _join_target(paths: Paths, rec: Any, mode: Any) -> None:
@@ -413,7 +473,7 @@ def setup(paths: Paths, rec: Any, st: Any = None, *, defer: bool = False) -> Cal
 def _setup(paths: Paths, rec: Any, network: str, ports: list[dict[str, Any]]) -> Callable[[], None]:
     """Everything up to starting the helper; what is left (slirp4netns ready, port forwards) is the
     function returned."""
-    from podpy.network import helper, netns, options, slirp
+    from podpy.network import helper, netns, options
 
     mode = options.parse_network(network)
     if mode.kind == "container":
@@ -425,32 +485,54 @@ def _setup(paths: Paths, rec: Any, network: str, ports: list[dict[str, Any]]) ->
     if not mode.has_helper:
         return _ready
     teardown(paths, rec.id)  # leftovers of a start that was killed half-way
-    _check_ports_free(ports)
-    binary = helper.find(mode.kind)
-    helper.check_tun()
-    ns = netns_path(paths, rec.id)
-    d = net_dir(paths)
-    log_path = str(d / f"{rec.id[:16]}.log")
-    netns.create(ns)
-    record: dict[str, Any] = {"kind": mode.kind, "netns": ns, "pid": 0}
-    atomic_write(_record_path(paths, rec.id), json.dumps(record), fsync=False)
-    if mode.kind == "slirp4netns":
-        sock = str(d / f"{rec.id[:16]}.sock")
-        record["pid"], ready_fd = slirp.spawn(binary, mode.slirp, ns, sock, log_path)
+    forwarded = _forwarded(mode, ports)
+    listeners = _listen(forwarded)  # bound for real: the forwarder gets them (our copies closed below)
+    try:
+        _check_ports_free([p for p in ports if p not in forwarded])
+        binary = helper.find(mode.kind)
+        helper.check_tun()
+        ns = netns_path(paths, rec.id)
+        netns.create(ns)
+        record: dict[str, Any] = {"kind": mode.kind, "netns": ns, "pid": 0, **({"port_pid": 0} if listeners else {})}
         atomic_write(_record_path(paths, rec.id), json.dumps(record), fsync=False)
-
-        def finish() -> None:
-            slirp.wait_ready(record["pid"], ready_fd, ns, log_path)
-            guest = slirp.addresses(mode.slirp)["ip"]
-            for p in ports:
-                slirp.add_hostfwd(sock, p, guest)
-
-        return finish
+        if mode.kind == "slirp4netns":
+            return _start_slirp(paths, rec.id, mode, binary, record, ports, forwarded, listeners)
+    finally:
+        for s, _ in listeners:
+            s.close()  # the forwarder holds its own copies
     from podpy.network import pasta
 
-    record["pid"] = pasta.start(binary, list(mode.pasta), ns, ports, str(d / f"{rec.id[:16]}.pid"), log_path)
+    stem = net_dir(paths) / rec.id[:16]
+    record["pid"] = pasta.start(binary, list(mode.pasta), ns, ports, f"{stem}.pid", f"{stem}.log")
     atomic_write(_record_path(paths, rec.id), json.dumps(record), fsync=False)
     return _ready
+
+
+def _start_slirp(paths: Paths, cid: str, mode: Any, binary: str, record: dict[str, Any], ports: list[dict[str, Any]],
+                 forwarded: list[dict[str, Any]], listeners: list[tuple[Any, int]]) -> Callable[[], None]:  # fmt: skip
+    """slirp4netns spawned, then the port forwarder (its sockets already listen: no wait); the
+    function returned waits for slirp4netns and adds its own port forwards (UDP, port_handler=slirp4netns)."""
+    from podpy.network import portfwd, slirp
+
+    ns, d = record["netns"], net_dir(paths)
+    log_path, sock = str(d / f"{cid[:16]}.log"), str(d / f"{cid[:16]}.sock")
+    guest = slirp.addresses(mode.slirp)["ip"]
+    record["pid"], ready_fd = slirp.spawn(binary, mode.slirp, ns, sock, log_path)
+    if listeners:
+        try:
+            record["port_pid"] = portfwd.start(ns, guest, listeners, str(d / f"{cid[:16]}.portfwd.log"))
+        except BaseException:
+            os.close(ready_fd)
+            raise
+    atomic_write(_record_path(paths, cid), json.dumps(record), fsync=False)
+    rest = [p for p in ports if p not in forwarded]
+
+    def finish() -> None:
+        slirp.wait_ready(record["pid"], ready_fd, ns, log_path)
+        for p in rest:
+            slirp.add_hostfwd(sock, p, guest)
+
+    return finish
 
 
 def teardown(paths: Paths, cid: str) -> None:
@@ -469,12 +551,16 @@ def teardown(paths: Paths, cid: str) -> None:
     if record.get("kind") not in options.HELPER_MODES:  # no helper of its own: maybe user-defined networks
         _networks().teardown(paths, cid)  # veths, port forwards, DNS records
     ensure_userns(paths)  # the namespace's bind mount is only visible inside podpy's mount namespace
-    # the record is written before the helper starts: with it, a pid of 0 means killed before the pid
-    # was recorded (look for the helper); without it no helper was ever started
-    pid = int(record.get("pid") or 0) or (helper.find_serving(ns) if record else 0)
-    helper.stop(pid, ns)
+    # the record is written before the helpers start: with it, a pid of 0 means killed before the pid
+    # was recorded (look for the helpers: slirp4netns/pasta and the port forwarder name the namespace);
+    # without it none was ever started
+    pids = [int(record.get(k) or 0) for k in ("port_pid", "pid") if k in record]
+    if record and not all(pids):
+        pids = helper.all_serving(ns)
+    for pid in pids:
+        helper.stop(pid, ns)
     netns.remove(ns)
-    for suffix in (".json", ".sock", ".pid", ".log"):
+    for suffix in (".json", ".sock", ".pid", ".log", ".portfwd.log"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(net_dir(paths) / f"{cid[:16]}{suffix}")
 

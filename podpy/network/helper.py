@@ -1,4 +1,5 @@
-"""The network helper process (slirp4netns or pasta): finding it, starting it detached, stopping it.
+"""The network helper process (slirp4netns or pasta, and podpy's port forwarder): finding it,
+starting it detached, stopping it.
 
 The helper must outlive ``podpy run -d``, so it is started in its own session; our child only until
 this process exits (a foreground ``run`` reaps it in ``stop``, or in passing while it waits for the container).
@@ -54,8 +55,9 @@ def spawn(argv: list[str], *, log_path: str, pass_fds: tuple[int, ...] = ()) -> 
         os.chdir("/")  # no directory of the caller's stays busy while the helper lives
         actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                    (os.POSIX_SPAWN_DUP2, out, 1), (os.POSIX_SPAWN_DUP2, out, 2)]  # fmt: skip
-        return os.posix_spawn(argv[0], argv, os.environ, file_actions=actions, setsid=True,
-                              setsigdef=(signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGQUIT))  # fmt: skip
+        # default dispositions and no blocked signal, whatever the caller had: ``stop``'s SIGTERM must end it
+        return os.posix_spawn(argv[0], argv, os.environ, file_actions=actions, setsid=True, setsigmask=(),
+                              setsigdef=(signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM))  # fmt: skip
     except OSError as e:
         raise PodpyError(f"could not start {os.path.basename(argv[0])}: {e.strerror or e}") from None
     finally:
@@ -79,12 +81,36 @@ def serves(pid: int, marker: str) -> bool:
     return marker.encode() in cmdline.split(b"\0")
 
 
+def _serves_once_execed(pid: int, marker: str, limit: float = 0.1) -> bool:
+    """``serves``, for a process started a moment ago: between the point where ``posix_spawn``
+    returns and the kernel setting up the new program's arguments its command line reads empty."""
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read()
+            if cmdline:
+                return marker.encode() in cmdline.split(b"\0")
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                zombie = f.read().rsplit(b")", 1)[-1].split()[0] == b"Z"
+        except (OSError, IndexError):
+            return False
+        if zombie or time.monotonic() > deadline:
+            return False
+        time.sleep(0.0002)
+
+
 def find_serving(marker: str) -> int:
     """The helper serving ``marker`` when its pid was never recorded (a start killed half-way); 0: none."""
     for entry in os.scandir("/proc"):  # our namespace's path on its command line is unique to it
         if entry.name.isdigit() and serves(int(entry.name), marker):
             return int(entry.name)
     return 0
+
+
+def all_serving(marker: str) -> list[int]:
+    """Every process serving ``marker`` (slirp4netns/pasta and podpy's port forwarder of one namespace)."""
+    return [int(e.name) for e in os.scandir("/proc") if e.name.isdigit() and serves(int(e.name), marker)]
 
 
 def stop(pid: int, marker: str, timeout: float = 2.0) -> None:
@@ -99,7 +125,7 @@ def stop(pid: int, marker: str, timeout: float = 2.0) -> None:
     except OSError:
         return  # gone
     try:
-        if not serves(pid, marker):  # checked once the pidfd holds the process: not a recycled pid
+        if not _serves_once_execed(pid, marker):  # checked once the pidfd holds the process: not a recycled pid
             return
         with contextlib.suppress(ProcessLookupError):
             signal.pidfd_send_signal(pidfd, signal.SIGTERM)

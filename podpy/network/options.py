@@ -15,6 +15,7 @@ HELPER_MODES = ("slirp4netns", "pasta")  # modes with a network namespace of the
 SLIRP_OPTIONS = ("allow_host_loopback", "cidr", "enable_ipv6", "mtu", "outbound_addr", "outbound_addr6",
                  "port_handler")  # fmt: skip
 PROTOCOLS = ("tcp", "udp")
+PORT_HANDLERS = ("rootlesskit", "slirp4netns")  # Podman's names; rootlesskit is the default
 
 
 class NetworkMode:
@@ -69,14 +70,8 @@ def parse_slirp_options(text: str) -> dict[str, str]:
                 raise UsageError(f'{key}: "{v}" is not an IP address (interface names are not supported)') from None
             if (ip.version == 6) != (key == "outbound_addr6"):
                 raise UsageError(f'{key}: "{v}" is not an IPv{"6" if key.endswith("6") else "4"} address')
-        elif key == "port_handler":
-            if v == "rootlessport":
-                raise UsageError(
-                    "slirp4netns port_handler=rootlessport: podpy has no rootlessport; "
-                    "use port_handler=slirp4netns (the default here)"
-                )
-            if v != "slirp4netns":
-                raise UsageError(f'unknown port_handler for slirp4netns: "{v}"')
+        elif key == "port_handler" and v not in PORT_HANDLERS:  # rootlesskit: podpy.network.portfwd
+            raise UsageError(f'unknown port_handler for slirp4netns: "{v}"')
         out[key] = v
     return out
 

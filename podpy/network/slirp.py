@@ -4,7 +4,8 @@
 --enable-ipv6 -r FD --api-socket SOCK --netns-type=path NETNS tap0``: it configures ``tap0`` in
 the namespace (10.0.2.100/24, gateway 10.0.2.2, DNS 10.0.2.3), writes ``1`` on the ready fd, and
 serves JSON requests on the API socket; ``add_hostfwd`` binds a host port and forwards it to the
-container (Podman's ``port_handler=slirp4netns``).
+container (Podman's ``port_handler=slirp4netns``; with the default ``port_handler=rootlesskit``
+only UDP ports: TCP goes through ``podpy.network.portfwd``).
 """
 
 from __future__ import annotations

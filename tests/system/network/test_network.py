@@ -48,16 +48,23 @@ def host_ip() -> str:
     return hip()
 
 
-def leftovers(runroot: Path) -> tuple[list[str], list[str]]:
-    """Network helpers still running for this runroot, and files left in its netns directory."""
-    procs = []
+def helpers(runroot: Path) -> dict[int, list[str]]:
+    """pid -> argv of the network helpers (and podpy's port forwarder) running for this runroot."""
+    out = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
         except OSError:
             continue
-        if os.path.basename(argv[0]) in ("slirp4netns", "pasta") and any(str(runroot) in a for a in argv):
-            procs.append(" ".join(argv))
+        helper = os.path.basename(argv[0]) in ("slirp4netns", "pasta") or "podpy-portfwd" in argv
+        if helper and any(str(runroot) in a for a in argv):
+            out[int(pid)] = argv
+    return out
+
+
+def leftovers(runroot: Path) -> tuple[list[str], list[str]]:
+    """Network helpers still running for this runroot, and files left in its netns directory."""
+    procs = [" ".join(argv) for argv in helpers(runroot).values()]
     d = runroot / "netns"
     return procs, sorted(os.listdir(d)) if d.exists() else []
 
@@ -362,7 +369,7 @@ def test_parallel_containers_get_distinct_ports_and_all_answer(podpy, podpy_root
         (["-p", "300.1.1.1:18080:80"], 'cannot parse "300.1.1.1" as an IP address'),
         (["-p", "80:80"], "cannot expose privileged port 80, you can add 'net.ipv4.ip_unprivileged_port_start=80' to /etc/sysctl.conf"),
         (["--dns", "1.2.3"], "1.2.3 is not an ip address"),
-        (["-p", "[::1]:18090:80"], "slirp4netns cannot publish ports on IPv6 host addresses: use --network pasta"),
+        (["-p", "[::1]:18090:80/udp"], "slirp4netns cannot publish ports on IPv6 host addresses: use --network pasta"),
         (["--add-host", "foo"], 'bad format for add-host: "foo"'),
         (["--add-host", "foo:bar"], 'invalid IP address in add-host: "bar"'),
         (["--network", "none", "--dns", "1.1.1.1"], "conflicting options: dns and the network mode: none"),

@@ -93,6 +93,53 @@ def test_port_in_use_is_named(conf: Path) -> None:
     assert f"listen tcp 127.0.0.1:{port}: bind: address already in use" in e.value.message
 
 
+def test_forwarder_sockets_listen_and_a_port_in_use_is_named(conf: Path) -> None:
+    def port(ip: str, hp: int, proto: str = "tcp") -> dict[str, object]:
+        return {"host_ip": ip, "host_port": hp, "container_port": 80, "protocol": proto}
+
+    free = network._random_ports("", "tcp", 2)
+    got = network._listen([port("", free), port("127.0.0.1", free + 1)])
+    try:
+        assert [p for _, p in got] == [80, 80]
+        for host, hp in (("127.0.0.1", free), ("::1", free), ("127.0.0.1", free + 1)):  # no host IP: IPv6 too
+            socket.create_connection((host, hp), timeout=5).close()
+    finally:
+        for s, _ in got:
+            s.close()
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        busy = held.getsockname()[1]
+        for ip in ("", "127.0.0.1"):  # every address includes 127.0.0.1
+            with pytest.raises(PodpyError) as e:
+                network._listen([port("127.0.0.1", free), port(ip, busy)])
+            assert f"listen tcp {ip or '0.0.0.0'}:{busy}: bind: address already in use" in e.value.message
+    network._listen([port("127.0.0.1", free)])[0][0].close()  # the first one was closed after the error
+
+
+@pytest.mark.parametrize(
+    "net, udp, forwarded",
+    [("slirp4netns", False, True), ("slirp4netns:port_handler=rootlesskit", False, True),
+     ("slirp4netns:port_handler=slirp4netns", False, False), ("slirp4netns", True, False), ("pasta", False, False)],
+)  # fmt: skip
+def test_which_ports_the_forwarder_serves(net: str, udp: bool, forwarded: bool) -> None:
+    from podpy.network.options import parse_network
+
+    ports = [{"host_ip": "", "host_port": 8080, "container_port": 80, "protocol": "udp" if udp else "tcp"}]
+    assert network._forwarded(parse_network(net), ports) == (ports if forwarded else [])
+
+
+def test_ipv6_host_addresses_with_slirp4netns_only_through_the_forwarder(conf: Path, paths: Paths) -> None:
+    def spec(net: str, proto: str) -> ContainerSpec:
+        return ContainerSpec(image="x", network=net, ports=[
+            {"host_ip": "::1", "host_port": 18090, "container_port": 80, "range": 1, "protocol": proto}])  # fmt: skip
+
+    assert network.prepare(paths, spec("slirp4netns", "tcp"), {}).ports[0]["host_ip"] == "::1"
+    for net, proto in (("slirp4netns", "udp"), ("slirp4netns:port_handler=slirp4netns", "tcp")):
+        with pytest.raises(UsageError, match="slirp4netns cannot publish ports on IPv6 host addresses"):
+            network.prepare(paths, spec(net, proto), {})
+
+
 def test_host_ip_is_a_non_loopback_ipv4_address() -> None:
     ip = network.host_ip()
     assert ip == "" or (ipaddress.IPv4Address(ip) and not ip.startswith("127."))

@@ -99,6 +99,7 @@ def test_network_options() -> None:
     m = options.parse_network("slirp4netns:allow_host_loopback=true,mtu=1500,port_handler=slirp4netns,cidr=10.5.0.0/24")
     assert m.slirp == {"allow_host_loopback": "true", "mtu": "1500", "port_handler": "slirp4netns", "cidr": "10.5.0.0/24"}
     assert options.parse_network("pasta:-T,8080,--map-gw").pasta == ("-T", "8080", "--map-gw")
+    assert options.parse_network("slirp4netns:port_handler=rootlesskit").slirp == {"port_handler": "rootlesskit"}
 
 
 @pytest.mark.parametrize(
@@ -109,7 +110,7 @@ def test_network_options() -> None:
         ("slirp4netns:foo=bar", 'unknown option for slirp4netns: "foo=bar"'),
         ("slirp4netns:mtu=abc", 'invalid mtu "abc"'),
         ("slirp4netns:allow_host_loopback=yes", 'invalid value of allow_host_loopback for slirp4netns: "yes"'),
-        ("slirp4netns:port_handler=rootlessport", "podpy has no rootlessport"),
+        ("slirp4netns:port_handler=rootlessport", 'unknown port_handler for slirp4netns: "rootlessport"'),  # podman 4.3's
         ("slirp4netns:outbound_addr=eth0", "interface names are not supported"),
         ("ns:relative", "absolute path"),
         ("container:", "needs a container name"),
