@@ -11,7 +11,8 @@ from typing import Any
 
 def ps_ports(ports: list[dict[str, Any]] | None) -> str:
     """``0.0.0.0:8000-8001->80-81/tcp, 127.0.0.1:9000->90/udp``: consecutive ports folded into ranges."""
-    items = sorted(ports or [], key=lambda p: (p.get("host_ip") or "", int(p.get("host_port") or 0)))
+    items = sorted(ports or [], key=lambda p: (_ip16(p.get("host_ip") or "0.0.0.0"), p.get("protocol") or "tcp",
+                                               int(p.get("host_port") or 0)))  # fmt: skip
     groups: list[list[Any]] = []  # [ip, proto, host first, ctr first, count]
     for p in items:
         ip, proto = p.get("host_ip") or "0.0.0.0", p.get("protocol") or "tcp"
@@ -28,6 +29,19 @@ def ps_ports(ports: list[dict[str, Any]] | None) -> str:
         else:
             out.append(f"{ip}:{hp}->{cp}/{proto}")
     return ", ".join(out)
+
+
+def _ip16(ip: str) -> bytes:
+    """The address as 16 bytes (IPv4 mapped into IPv6), the order Podman lists port groups in:
+    ``::1`` before ``0.0.0.0`` before ``127.0.0.1``."""
+    try:
+        if ":" not in ip:
+            return bytes(10) + b"\xff\xff" + bytes(int(x) for x in ip.split("."))
+        import ipaddress
+
+        return ipaddress.IPv6Address(ip).packed
+    except ValueError:  # not an address (never recorded so): after every address, by its text
+        return b"\xff" * 16 + ip.encode()
 
 
 def inspect_ports(ports: list[dict[str, Any]] | None) -> dict[str, list[dict[str, str]]]:
