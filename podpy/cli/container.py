@@ -51,6 +51,19 @@ def read_env_file(path: str) -> list[str]:
     return out
 
 
+def read_label_files(paths: tuple[str, ...]) -> list[str]:
+    """``--label-file``: KEY=VALUE lines, ``#`` comments and lines without ``=`` skipped (as Podman)."""
+    out = []
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as f:
+                lines = f.read().splitlines()
+        except OSError as e:
+            raise UsageError(f"unable to process labels: open {path}: {(e.strerror or str(e)).lower()}") from None
+        out += [s for s in (ln.strip() for ln in lines) if s and not s.startswith("#") and "=" in s]
+    return out
+
+
 def monitor_options(kw: dict[str, Any], mounts: list[Any], env: dict[str, str]) -> dict[str, Any]:
     """The ContainerSpec fields of --log-*, --restart, --health-*, --sdnotify (issue 4's monitor features)."""
     from podpy.engine.health import cli_monitor_options
@@ -163,6 +176,13 @@ RUN_OPTIONS: tuple[tuple[str, tuple[str, ...], dict[str, Any]], ...] = (
     ('init_path', ('--init-path',), dict(default=None, help='Path to the container-init binary')),
     ('shm_size', ('--shm-size',), dict(default=None, help='Size of /dev/shm (format: <number>[<unit>])')),
     ('label', ('-l', '--label'), dict(multiple=True, help='Set metadata on container')),
+    ('label_file', ('--label-file',), dict(multiple=True, help='Read in a line delimited file of labels')),
+    ('unsetenv', ('--unsetenv',), dict(multiple=True, help='Unset environment default variables in container')),
+    ('unsetenv_all', ('--unsetenv-all',), dict(is_flag=True, help='Unset all default environment variables in container')),
+    ('umask', ('--umask',), dict(default=None, help='Set umask in container (default 0022)')),
+    ('sysctl', ('--sysctl',), dict(multiple=True, help='Sysctl options')),
+    ('pidfile', ('--pidfile',), dict(default=None, help='Write the container process ID to the file')),
+    ('conmon_pidfile', ('--conmon-pidfile',), dict(default=None, help="Path to the file that will receive the PID of the container's monitor")),
     ('sig_proxy', ('--sig-proxy',), dict(type="bool", default=True, help='Proxy received signals to the process')),
     ('cidfile', ('--cidfile',), dict(default=None, help='Write the container ID to the file')),
     ('replace', ('--replace',), dict(is_flag=True, help='If a container with the same name exists, replace it')),
@@ -240,8 +260,10 @@ def run_main(kw: dict[str, Any], opts: Any, echo: Any = _echo) -> int:
         parse_secret,
         parse_signal,
         parse_size,
+        parse_sysctls,
         parse_tmpfs,
         parse_ulimit,
+        parse_umask,
         parse_userns,
         parse_volume,
     )
@@ -274,7 +296,7 @@ def run_main(kw: dict[str, Any], opts: Any, echo: Any = _echo) -> int:
     if kw["init_path"] and not kw["init"]:
         raise UsageError("--init-path needs --init")
     labels = {}
-    for lb in kw["label"]:
+    for lb in [*read_label_files(kw["label_file"]), *kw["label"]]:
         k, _, v = lb.partition("=")
         if not k:
             raise UsageError(f"invalid label {lb!r}: use key=value")
@@ -319,12 +341,21 @@ def run_main(kw: dict[str, Any], opts: Any, echo: Any = _echo) -> int:
         terminal=kw["tty"],
         stop_signal=parse_signal(kw["stop_signal"]) if kw["stop_signal"] is not None else None,
         stop_timeout=kw["stop_timeout"],
+        unsetenv=list(kw["unsetenv"]),
+        unsetenv_all=kw["unsetenv_all"],
+        umask=parse_umask(kw["umask"]) if kw["umask"] is not None else None,
+        sysctls=parse_sysctls(kw["sysctl"]),
+        pidfile=os.path.abspath(kw["pidfile"]) if kw["pidfile"] else "",
+        conmon_pidfile=os.path.abspath(kw["conmon_pidfile"]) if kw["conmon_pidfile"] else "",
         secrets=[parse_secret(s) for s in kw["secret"]],
         detach_keys=detach_keys,
         userns=parse_userns(kw["userns"]),
         **monitor_options(kw, mounts, env),
     ).validate()
 
+    for flag in ("pidfile", "conmon_pidfile"):
+        if kw[flag] and not os.path.isdir(os.path.dirname(os.path.abspath(kw[flag]))):
+            raise UsageError(f"--{flag.replace('_', '-')} {kw[flag]}: its directory does not exist")
     pull_kwargs: dict[str, Any] = {}
     if kw["platform"]:
         from podpy.spec.platform import platform_from_flags

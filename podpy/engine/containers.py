@@ -384,8 +384,23 @@ def start_locked(st: State, paths: Paths, rec: ContainerRecord, attach: Any = No
             with contextlib.suppress(PodpyError):
                 cleanup_locked(st, paths, st.get(rec.id))
             raise MonitorError(e.message, code) from None
+    write_pidfiles(rec, h.pid, h.monitor_pid)
     health.on_started(rec, h.monitor_pid)  # health "starting", sd_notify READY/MAINPID
     return rec
+
+
+def write_pidfiles(rec: ContainerRecord, pid: int, monitor_pid: int) -> None:
+    """``--pidfile``/``--conmon-pidfile``: the container's and its monitor's pids, written at each
+    start (and left in place at removal), as Podman does."""
+    spec = rec.config.get("spec") or {}
+    for path, value in ((spec.get("pidfile"), pid), (spec.get("conmon_pidfile"), monitor_pid)):
+        if path and value:
+            try:
+                from podpy.util.fsutil import atomic_write
+
+                atomic_write(path, str(value), fsync=False)
+            except OSError as e:
+                log.warning("cannot write %s: %s", path, e.strerror or e)
 
 
 def _external_start(paths: Paths, rec: ContainerRecord) -> None:
@@ -713,8 +728,8 @@ def inspect(paths: Paths, rec: ContainerRecord) -> dict[str, Any]:
         "StaticDir": str(userdata),
         "OCIConfigPath": str(userdata / "config.json"),
         "OCIRuntime": cfg.get("runtime") or "podpy",
-        "ConmonPidFile": str(state_dir(paths, rec.id) / "monitor.pid"),
-        "PidFile": str(state_dir(paths, rec.id) / "pidfile"),
+        "ConmonPidFile": spec.get("conmon_pidfile") or str(state_dir(paths, rec.id) / "monitor.pid"),
+        "PidFile": spec.get("pidfile") or str(state_dir(paths, rec.id) / "pidfile"),
         "Name": rec.name,
         "RestartCount": int(cfg.get("restart_count") or 0),
         "Driver": recorded_driver(cdir) or "",

@@ -525,6 +525,7 @@ def _foreground(paths: Paths, rec: ContainerRecord, spec: ContainerSpec) -> int:
     st.update(rec.id, state="running", monitor_pid=me, monitor_start=liveness.proc_start_time(me) or 0,
               started_at=time.time_ns(), exit_code=None, finished_at=0, event=("init", "start", "attach"))  # fmt: skip
     health.on_started(rec, me)  # sd_notify: MAINPID (and READY=1 for conmon) as Podman sends them
+    containers.write_pidfiles(rec, 0, me)  # --conmon-pidfile: this process; --pidfile: the runtime writes it
     if not spec.interactive:
         _stdin_devnull()
     code = 255
@@ -537,7 +538,7 @@ def _foreground(paths: Paths, rec: ContainerRecord, spec: ContainerSpec) -> int:
     try:
         if containers.is_podpy_runtime(runtime):
             code = executor.run(bundle, rec.id, root, preserve_fds=spec.preserve_fds, sig_proxy=spec.sig_proxy,
-                                before_start=network_ready)  # fmt: skip
+                                before_start=network_ready, pid_file=spec.pidfile or None)  # fmt: skip
         else:
             from podpy.runtime import external
 

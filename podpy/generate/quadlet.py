@@ -30,7 +30,7 @@ _CONTAINER_UNSUPPORTED = frozenset({
     "LogOpt", "Mask", "Memory", "NetworkAlias", "PidsLimit", "ReloadCmd", "ReloadSignal", "RemapGid", "RemapUid",
     "RemapUidSize", "RemapUsers", "Retry", "RetryDelay", "Rootfs", "SecurityLabelDisable",
     "SecurityLabelFileType", "SecurityLabelLevel", "SecurityLabelNested", "SecurityLabelType", "ServiceName",
-    "StartWithPod", "SubGIDMap", "SubUIDMap", "Sysctl", "UIDMap", "Unmask", "VolatileTmp",
+    "StartWithPod", "SubGIDMap", "SubUIDMap", "UIDMap", "Unmask", "VolatileTmp",
     "HealthStartupCmd", "HealthStartupInterval", "HealthStartupRetries", "HealthStartupSuccess",
     "HealthStartupTimeout", "HealthLogDestination", "HealthMaxLogCount", "HealthMaxLogSize",
 })  # fmt: skip
@@ -44,7 +44,7 @@ _CONTAINER_STRING = {  # key -> run flag (the last assignment counts)
 }  # fmt: skip
 _CONTAINER_ALL = {  # key -> run flag, once per word
     "DNS": "--dns", "DNSOption": "--dns-option", "DNSSearch": "--dns-search", "GroupAdd": "--group-add",
-    "AddHost": "--add-host", "Tmpfs": "--tmpfs", "Ulimit": "--ulimit", "Secret": "--secret",
+    "AddHost": "--add-host", "Tmpfs": "--tmpfs", "Ulimit": "--ulimit", "Secret": "--secret", "Sysctl": "--sysctl",
 }  # fmt: skip
 _CONTAINER_BOOL = {"RunInit": "--init", "EnvironmentHost": "--env-host", "ReadOnly": "--read-only"}
 _CONTAINER_KEYS = frozenset({

@@ -150,6 +150,10 @@ def process_env(spec: ContainerSpec, image: dict[str, Any], hostname: str, home:
         k, _, v = str(item).partition("=")
         if k:
             env[k] = v
+    if spec.unsetenv_all:  # --unsetenv(-all): the defaults (podpy's and the image's) go, -e stays
+        env.clear()
+    for k in spec.unsetenv:
+        env.pop(k, None)
     env.update(spec.env)
     env.setdefault("HOME", home)
     env.setdefault("HOSTNAME", hostname)
@@ -280,7 +284,7 @@ def generate(
         cwd = "/" + cwd
     process: dict[str, Any] = {
         "terminal": spec.terminal,
-        "user": {"uid": user.uid, "gid": user.gid, "umask": 0o022},
+        "user": {"uid": user.uid, "gid": user.gid, "umask": 0o022 if spec.umask is None else spec.umask},
         "args": ([INIT_PATH, "--"] if spec.init_path else []) + process_args(spec, image),
         "env": process_env(spec, image, hostname, user.home),
         "cwd": os.path.normpath(cwd),
@@ -305,6 +309,8 @@ def generate(
     foreign_netns = bool(uid_mappings) and netns_path is not None
     if spec.network != "host" and not foreign_netns:
         linux["sysctl"] = {"net.ipv4.ping_group_range": "0 0"}
+    if spec.sysctls:
+        linux["sysctl"] = {**(linux.get("sysctl") or {}), **spec.sysctls}
     if seccomp_profile is not None and not spec.privileged and spec.seccomp != "unconfined":
         from podpy.runtime.seccomp import resolve_profile
 

@@ -135,6 +135,12 @@ class ContainerSpec:
     stop_signal: int | None = None  # None: the image's StopSignal, else SIGTERM
     stop_timeout: int | None = None  # seconds `stop` waits before SIGKILL; None: the default (10)
     secrets: list[dict[str, Any]] = field(default_factory=list)  # --secret, parsed (parse_secret)
+    unsetenv: list[str] = field(default_factory=list)  # --unsetenv: defaults (podpy's, the image's) dropped
+    unsetenv_all: bool = False  # --unsetenv-all: only -e/--env-file variables (and HOME, HOSTNAME)
+    umask: int | None = None  # --umask; None: 0022
+    sysctls: dict[str, str] = field(default_factory=dict)  # --sysctl, namespaced ones only
+    pidfile: str = ""  # --pidfile: the container's pid written there at each start
+    conmon_pidfile: str = ""  # --conmon-pidfile: the monitor's pid written there at each start
     detach_keys: str | None = None  # validated Podman spelling (ctrl-p,ctrl-q); "" disables detaching
     userns: str = "host"  # one of USERNS_MODES
     # the monitor's features (issue 4): logs, restart policy, health check, sd_notify
@@ -164,6 +170,9 @@ class ContainerSpec:
             raise UsageError(f"unrecognized namespace mode {self.userns} passed")
         if self.preserve_fds < 0:
             raise UsageError("--preserve-fds must be 0 or more")
+        for key in self.sysctls:
+            if key.startswith("net.") and self.network == "host":
+                raise UsageError(f"sysctl {key}={self.sysctls[key]} can't be set since Network Namespace set to host")
         if self.stop_timeout is not None and self.stop_timeout < 0:
             raise UsageError(f"invalid --stop-timeout {self.stop_timeout}: use 0 or more seconds")
         for c in self.cap_add + self.cap_drop:
@@ -292,6 +301,35 @@ def parse_userns(text: str) -> str:
     if mode in ("auto", "private", "ns", "container"):
         raise UsageError(f"--userns={text} is not supported yet by podpy: use host, keep-id or nomap")
     raise UsageError(f"unrecognized namespace mode {text} passed")
+
+
+# the sysctls a container may set (namespaced), as Podman allows them: exact names and prefixes
+_SYSCTLS_IPC = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax",
+                "kernel.shmmni", "kernel.shm_rmid_forced")  # fmt: skip
+
+
+def parse_sysctls(items: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """``--sysctl KEY=VALUE``: only what a container's own namespaces hold (ipc, mqueue, net)."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise UsageError(f"{item} is invalid, sysctl values must be in the form of KEY=VALUE")
+        if not (key in _SYSCTLS_IPC or key.startswith(("fs.mqueue.", "net."))):
+            raise UsageError(f"sysctl '{key}' is not allowed")
+        out[key] = value
+    return out
+
+
+def parse_umask(text: str) -> int:
+    """``--umask 0022``: octal, at most 0777."""
+    try:
+        value = int(text, 8)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 0o777 or len(text) > 4:
+        raise UsageError(f"invalid umask string {text}: use an octal mask such as 0022")
+    return value
 
 
 _SECRET_KEYS = ("source", "type", "target", "uid", "gid", "mode")

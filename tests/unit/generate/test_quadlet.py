@@ -45,6 +45,7 @@ User=1000
 Group=1000
 HealthCmd=true
 StopTimeout=3
+Sysctl=net.ipv4.ip_forward=1
 Notify=yes
 ContainerName=webctr
 PodmanArgs=--tz=UTC --init
@@ -71,7 +72,7 @@ WantedBy=default.target
     assert argv[-4:-1] == ["127.0.0.1:5000/busybox", "sh", "-c"]  # a continued line joins into one word
     assert argv[-1].startswith("echo hi;") and argv[-1].endswith(" sleep 1000")
     joined = " ".join(argv)
-    for part in ("--workdir /data", "--health-cmd true", "--stop-timeout 3", "--network=systemd-net", "--sdnotify=container -d",
+    for part in ("--workdir /data", "--health-cmd true", "--stop-timeout 3", "--sysctl net.ipv4.ip_forward=1", "--network=systemd-net", "--sdnotify=container -d",
                  "--user 1000:1000", "-v systemd-data:/data", "-v /srv:/srv:ro",
                  "--label io.containers.autoupdate=registry", "--publish 8081:80", "--env FOO=bar",
                  "--env BAZ=a b", "--label app=web", "--env-file /q/web.env", "--tz=UTC --init 127.0.0.1"):  # fmt: skip
