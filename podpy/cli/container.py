@@ -51,6 +51,17 @@ def read_env_file(path: str) -> list[str]:
     return out
 
 
+def pod_of(kw: dict[str, Any]) -> str | None:
+    """``--pod NAME`` or the ID in ``--pod-id-file`` (never both, as Podman)."""
+    if kw["pod_id_file"] is None:
+        return kw["pod"]
+    if kw["pod"]:
+        raise UsageError("cannot specify both --pod and --pod-id-file")
+    from podpy.engine.pods import read_pod_id_file
+
+    return read_pod_id_file(kw["pod_id_file"])
+
+
 def read_label_files(paths: tuple[str, ...]) -> list[str]:
     """``--label-file``: KEY=VALUE lines, ``#`` comments and lines without ``=`` skipped (as Podman)."""
     out = []
@@ -176,6 +187,7 @@ RUN_OPTIONS: tuple[tuple[str, tuple[str, ...], dict[str, Any]], ...] = (
     ('init_path', ('--init-path',), dict(default=None, help='Path to the container-init binary')),
     ('shm_size', ('--shm-size',), dict(default=None, help='Size of /dev/shm (format: <number>[<unit>])')),
     ('label', ('-l', '--label'), dict(multiple=True, help='Set metadata on container')),
+    ('pod_id_file', ('--pod-id-file',), dict(default=None, help="Run container in an existing pod and read the pod's ID from the specified file")),
     ('label_file', ('--label-file',), dict(multiple=True, help='Read in a line delimited file of labels')),
     ('unsetenv', ('--unsetenv',), dict(multiple=True, help='Unset environment default variables in container')),
     ('unsetenv_all', ('--unsetenv-all',), dict(is_flag=True, help='Unset all default environment variables in container')),
@@ -329,7 +341,7 @@ def run_main(kw: dict[str, Any], opts: Any, echo: Any = _echo) -> int:
         seccomp=seccomp,
         ulimits=[parse_ulimit(u) for u in kw["ulimit"]],
         **network_kw,
-        pod=kw["pod"],
+        pod=pod_of(kw),
         remove=kw["remove"],
         preserve_fds=kw["preserve_fds"],
         annotations=annotations,

@@ -7,6 +7,8 @@ columns, ``--format`` fields and filters; ``pod inspect`` prints one document (a
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import sys
 import time
@@ -17,7 +19,7 @@ import click
 
 from podpy.cli.lifecycle import _each
 from podpy.cli.main import paths_of as _paths
-from podpy.util.errors import NotFoundError, UsageError
+from podpy.util.errors import NotFoundError, PodpyError, UsageError
 
 CTX = {"help_option_names": ["-h", "--help"]}
 
@@ -38,11 +40,13 @@ def pod_group() -> None:
 @click.option("--network", "--net", "network", default="", help="Connect a container to a network")
 @click.option("--add-host", multiple=True, help="Add a custom host-to-IP mapping (host:ip)")
 @click.option("--dns", multiple=True, help="Set custom DNS servers")
+@click.option("--pod-id-file", default=None, help="Write the pod ID to the file")
+@click.option("--replace", is_flag=True, help="If a pod with the same name exists, replace it")
 @click.argument("name_arg", required=False)
 @click.pass_context
 def create_cmd(ctx: click.Context, name: str, publish: tuple[str, ...], share: str | None, infra: bool,
                infra_name: str, hostname: str, label: tuple[str, ...], network: str, add_host: tuple[str, ...],
-               dns: tuple[str, ...], name_arg: str | None) -> None:  # fmt: skip
+               dns: tuple[str, ...], pod_id_file: str | None, replace: bool, name_arg: str | None) -> None:  # fmt: skip
     """Create a new empty pod."""
     from podpy.engine import pods
     from podpy.engine.volumes import parse_labels
@@ -68,7 +72,20 @@ def create_cmd(ctx: click.Context, name: str, publish: tuple[str, ...], share: s
         labels=parse_labels(label), network=network, add_hosts=list(add_host),
         dns=options.parse_dns(list(dns)) if dns else [], create_command=["podpy", *sys.argv[1:]],
     )  # fmt: skip
-    click.echo(pods.create(_paths(ctx), opts).id)
+    if pod_id_file and os.path.exists(pod_id_file):
+        raise PodpyError(f"pod id file exists. Ensure another pod is not using it or delete {pod_id_file}")
+    if replace:
+        if not opts.name:
+            raise UsageError("cannot replace a pod without --name being set")
+        with contextlib.suppress(NotFoundError):
+            pods.remove(_paths(ctx), opts.name, force=True, timeout=0)
+    pod = pods.create(_paths(ctx), opts)
+    if pod_id_file:
+        from podpy.util.fsutil import atomic_write
+
+        atomic_write(pod_id_file, pod.id, fsync=False)
+    click.echo(pod.id)
+
 
 
 # --- pod ps --------------------------------------------------------------------------------------------
@@ -234,9 +251,11 @@ pod_group.add_command(ps_cmd, "list")
 # --- lifecycle -----------------------------------------------------------------------------------------
 
 
-def _targets(ctx: click.Context, refs: tuple[str, ...], all_: bool, latest: bool = False) -> list[str]:
+def _targets(ctx: click.Context, refs: tuple[str, ...], all_: bool, latest: bool = False,
+             id_files: tuple[str, ...] = ()) -> list[str]:  # fmt: skip
     from podpy.engine import pods
 
+    refs = (*refs, *(pods.read_pod_id_file(f) for f in id_files))
     if (all_ or latest) and refs:
         raise UsageError("--all, --latest and pods cannot be used together")
     if not (all_ or latest or refs):
@@ -251,26 +270,29 @@ _all_opt = click.option("-a", "--all", "all_", is_flag=True, help="Act on all po
 _latest_opt = click.option("-l", "--latest", is_flag=True, help="Act on the latest pod podman is aware of")
 _time_opt = click.option("-t", "--time", "timeout", type=int, default=None,
                          help="Seconds to wait for pod stop before killing the container")  # fmt: skip
+_id_file_opt = click.option("--pod-id-file", "id_files", multiple=True,
+                            help="Read the pod ID from the file (can be given more than once)")  # fmt: skip
 
 
-def _each_pod_cmd(name: str, doc: str, action: str, **kw: Any) -> click.Command:
-    """A ``pod NAME [-a] [-l] POD...`` command running ``engine.pods.<action>`` on each pod (prints its ID)."""
+def _each_pod_cmd(name: str, doc: str, action: str, id_files: bool = False, **kw: Any) -> click.Command:
+    """A ``pod NAME [-a] [-l] POD...`` command running ``engine.pods.<action>`` on each pod (prints its ID);
+    ``id_files``: it also takes ``--pod-id-file`` (as Podman's ``pod start``)."""
 
     @_all_opt
     @_latest_opt
     @click.argument("pods", nargs=-1)
     @click.pass_context
-    def cmd(ctx: click.Context, all_: bool, latest: bool, pods: tuple[str, ...]) -> None:
+    def cmd(ctx: click.Context, all_: bool, latest: bool, pods: tuple[str, ...], id_files: tuple[str, ...] = ()) -> None:
         from podpy.engine import pods as eng
 
         paths, fn = _paths(ctx), getattr(eng, action)
-        _each(_targets(ctx, pods, all_, latest), lambda r: fn(paths, r, **kw).id)
+        _each(_targets(ctx, pods, all_, latest, id_files), lambda r: fn(paths, r, **kw).id)
 
     cmd.__doc__ = doc
-    return pod_group.command(name, context_settings=CTX)(cmd)
+    return pod_group.command(name, context_settings=CTX)(_id_file_opt(cmd) if id_files else cmd)
 
 
-start_cmd = _each_pod_cmd("start", "Start one or more pods.", "start")
+start_cmd = _each_pod_cmd("start", "Start one or more pods.", "start", id_files=True)
 restart_cmd = _each_pod_cmd("restart", "Restart one or more pods.", "restart")
 pause_cmd = _each_pod_cmd("pause", "Pause one or more pods.", "pause")
 unpause_cmd = _each_pod_cmd("unpause", "Unpause one or more pods.", "pause", unpause=True)
@@ -281,15 +303,17 @@ unpause_cmd = _each_pod_cmd("unpause", "Unpause one or more pods.", "pause", unp
 @_latest_opt
 @click.option("-i", "--ignore", is_flag=True, help="Ignore errors when a specified pod is missing")
 @_time_opt
+@_id_file_opt
 @click.argument("pods", nargs=-1)
 @click.pass_context
 def stop_cmd(ctx: click.Context, all_: bool, latest: bool, ignore: bool, timeout: int | None,
-             pods: tuple[str, ...]) -> None:  # fmt: skip
+             id_files: tuple[str, ...], pods: tuple[str, ...]) -> None:  # fmt: skip
     """Stop one or more pods."""
     from podpy.engine import pods as eng
 
     paths = _paths(ctx)
-    _each(_targets(ctx, pods, all_, latest), lambda r: eng.stop(paths, r, timeout).id, ignore_missing=ignore)
+    _each(_targets(ctx, pods, all_, latest, id_files), lambda r: eng.stop(paths, r, timeout).id,
+          ignore_missing=ignore)  # fmt: skip
 
 
 @pod_group.command("kill", context_settings=CTX)
@@ -314,16 +338,17 @@ def kill_cmd(ctx: click.Context, all_: bool, latest: bool, sig: str, pods: tuple
 @click.option("-f", "--force", is_flag=True, help="Force removal of a running pod by first stopping all containers, then removing all containers in the pod")
 @click.option("-i", "--ignore", is_flag=True, help="Ignore errors when a specified pod is missing")
 @_time_opt
+@_id_file_opt
 @click.argument("pods", nargs=-1)
 @click.pass_context
 def rm_cmd(ctx: click.Context, all_: bool, latest: bool, force: bool, ignore: bool, timeout: int | None,
-           pods: tuple[str, ...]) -> None:  # fmt: skip
+           id_files: tuple[str, ...], pods: tuple[str, ...]) -> None:  # fmt: skip
     """Remove one or more pods."""
     from podpy.engine import pods as eng
 
     paths = _paths(ctx)
     # podman 4.3: a missing pod is exit 1, and no error at all with -f
-    _each(_targets(ctx, pods, all_, latest), lambda r: eng.remove(paths, r, force=force, timeout=timeout),
+    _each(_targets(ctx, pods, all_, latest, id_files), lambda r: eng.remove(paths, r, force=force, timeout=timeout),
           ignore_missing=ignore or force, missing_code=1)  # fmt: skip
 
 

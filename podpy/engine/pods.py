@@ -218,6 +218,15 @@ def _containers(paths: Paths, st: State) -> list[ContainerRecord]:
 # --- create ----------------------------------------------------------------------------------------
 
 
+def read_pod_id_file(path: str) -> str:
+    """A ``--pod-id-file``'s pod ID (``pod create --pod-id-file`` wrote it)."""
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError as e:
+        raise PodpyError(f"reading pod ID file: open {path}: {(e.strerror or str(e)).lower()}") from None
+
+
 def create(paths: Paths, opts: PodOptions) -> PodRecord:
     """``pod create``: the pod recorded, its infra container created (not started, as in Podman)."""
     from podpy.engine import containers
