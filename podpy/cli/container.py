@@ -187,6 +187,7 @@ RUN_OPTIONS: tuple[tuple[str, tuple[str, ...], dict[str, Any]], ...] = (
     ('init_path', ('--init-path',), dict(default=None, help='Path to the container-init binary')),
     ('shm_size', ('--shm-size',), dict(default=None, help='Size of /dev/shm (format: <number>[<unit>])')),
     ('label', ('-l', '--label'), dict(multiple=True, help='Set metadata on container')),
+    ('expose', ('--expose',), dict(multiple=True, help='Expose a port or a range of ports')),
     ('pod_id_file', ('--pod-id-file',), dict(default=None, help="Run container in an existing pod and read the pod's ID from the specified file")),
     ('label_file', ('--label-file',), dict(multiple=True, help='Read in a line delimited file of labels')),
     ('unsetenv', ('--unsetenv',), dict(multiple=True, help='Unset environment default variables in container')),
@@ -357,6 +358,7 @@ def run_main(kw: dict[str, Any], opts: Any, echo: Any = _echo) -> int:
         unsetenv_all=kw["unsetenv_all"],
         umask=parse_umask(kw["umask"]) if kw["umask"] is not None else None,
         sysctls=parse_sysctls(kw["sysctl"]),
+        expose=list(kw["expose"]),
         pidfile=os.path.abspath(kw["pidfile"]) if kw["pidfile"] else "",
         conmon_pidfile=os.path.abspath(kw["conmon_pidfile"]) if kw["conmon_pidfile"] else "",
         secrets=[parse_secret(s) for s in kw["secret"]],
@@ -365,6 +367,10 @@ def run_main(kw: dict[str, Any], opts: Any, echo: Any = _echo) -> int:
         **monitor_options(kw, mounts, env),
     ).validate()
 
+    if kw["expose"]:
+        from podpy.network.options import parse_expose
+
+        parse_expose(kw["expose"])  # a bad one fails before anything is created
     for flag in ("pidfile", "conmon_pidfile"):
         if kw[flag] and not os.path.isdir(os.path.dirname(os.path.abspath(kw[flag]))):
             raise UsageError(f"--{flag.replace('_', '-')} {kw[flag]}: its directory does not exist")

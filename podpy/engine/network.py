@@ -132,7 +132,9 @@ def _ports(spec: ContainerSpec, image_cfg: dict[str, Any]) -> list[dict[str, Any
     mappings = [dict(m) for m in spec.ports]
     if spec.publish_all:
         have = {(m["container_port"], m["protocol"]) for m in mappings}
-        mappings += [m for m in options.exposed_ports(image_cfg) if (m["container_port"], m["protocol"]) not in have]
+        exposed = {**(image_cfg.get("ExposedPorts") or {}), **options.parse_expose(spec.expose)}
+        mappings += [m for m in options.exposed_ports({"ExposedPorts": exposed})
+                     if (m["container_port"], m["protocol"]) not in have]  # fmt: skip
     for m in mappings:
         if not m["host_port"]:
             m["host_port"] = _random_ports(str(m["host_ip"]), m["protocol"], int(m["range"]))

@@ -188,6 +188,22 @@ def expand_ports(mappings: list[dict[str, object]]) -> list[dict[str, object]]:
     return out
 
 
+def parse_expose(items: list[str] | tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """``--expose PORT[-PORT][/PROTO]``: ExposedPorts keys (``8080/tcp``), which ``-P`` publishes."""
+    out: dict[str, dict[str, str]] = {}
+    for item in items:
+        spec, _, proto = item.partition("/")
+        first, dash, last = spec.partition("-")
+        nums = [first, last] if dash else [first]
+        if not all(n.isdigit() and 0 < int(n) <= 65535 for n in nums) or proto not in ("", *PROTOCOLS) or (
+            dash and int(last) < int(first)
+        ):
+            raise UsageError(f"invalid range format for --expose: {item}: use PORT[-PORT][/tcp|/udp]")
+        for port in range(int(first), int(last if dash else first) + 1):
+            out[f"{port}/{proto or 'tcp'}"] = {}
+    return out
+
+
 def exposed_ports(image_config: dict[str, object]) -> list[dict[str, object]]:
     """``-P``: the image's ExposedPorts (``80/tcp``), each to a free host port."""
     out: list[dict[str, object]] = []

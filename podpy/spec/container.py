@@ -139,6 +139,7 @@ class ContainerSpec:
     unsetenv_all: bool = False  # --unsetenv-all: only -e/--env-file variables (and HOME, HOSTNAME)
     umask: int | None = None  # --umask; None: 0022
     sysctls: dict[str, str] = field(default_factory=dict)  # --sysctl, namespaced ones only
+    expose: list[str] = field(default_factory=list)  # --expose: ports -P publishes besides the image's
     pidfile: str = ""  # --pidfile: the container's pid written there at each start
     conmon_pidfile: str = ""  # --conmon-pidfile: the monitor's pid written there at each start
     detach_keys: str | None = None  # validated Podman spelling (ctrl-p,ctrl-q); "" disables detaching

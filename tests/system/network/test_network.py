@@ -236,6 +236,16 @@ def test_publish_all_exposed_ports(podpy, testenv) -> None:  # type: ignore[no-u
     assert len(lines) == 2  # -p for an exposed port wins over -P's random one
 
 
+def test_expose_adds_ports_publish_all_publishes(podpy) -> None:  # type: ignore[no-untyped-def]
+    ok(podpy("create", "--name", "ex", "--expose", "8080", "--expose", "9000-9001/udp", "-P", IMG, "true"))
+    got = sorted(ln.split(" -> ")[0] for ln in ok(podpy("port", "ex")).splitlines())
+    assert got == ["8080/tcp", "9000/udp", "9001/udp"]
+    ok(podpy("create", "--name", "ex2", "--expose", "80", IMG, "true"))  # without -P: nothing published
+    assert ok(podpy("port", "ex2")) == ""
+    r = podpy("create", "--expose", "abc", IMG, "true")
+    assert (r.returncode, r.stderr) == (125, "Error: invalid range format for --expose: abc: use PORT[-PORT][/tcp|/udp]\n")
+
+
 # --- reaching the host -----------------------------------------------------------------------------------
 
 
