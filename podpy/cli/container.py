@@ -175,6 +175,10 @@ RUN_OPTIONS: tuple[tuple[str, tuple[str, ...], dict[str, Any]], ...] = (
     ('tmpfs', ('--tmpfs',), dict(multiple=True, help='Mount a temporary filesystem (tmpfs) into a container')),
     ('pull', ('--pull',), dict(default='missing', help='Pull image policy ("always"|"missing"|"never"|"newer")')),
     ('platform', ('--platform',), dict(default=None, help='Specify the platform for selecting the image')),
+    ('arch', ('--arch',), dict(default=None, help='use ARCH instead of the architecture of the machine for choosing images')),
+    ('os_', ('--os',), dict(default=None, help='use OS instead of the running OS for choosing images')),
+    ('variant', ('--variant',), dict(default=None, help='Use VARIANT instead of the running architecture variant for choosing images')),
+    ('authfile', ('--authfile',), dict(default=None, help='Path of the authentication file')),
     ('tls_verify', ('--tls-verify',), dict(type="bool", default=None, help='Require HTTPS and verify certificates when contacting registries')),
     ('quiet', ('-q', '--quiet'), dict(is_flag=True, help='Suppress output information when pulling images')),
     ('interactive', ('-i', '--interactive'), dict(is_flag=True, help='Keep STDIN open even if not attached')),
@@ -375,10 +379,12 @@ def run_main(kw: dict[str, Any], opts: Any, echo: Any = _echo) -> int:
         if kw[flag] and not os.path.isdir(os.path.dirname(os.path.abspath(kw[flag]))):
             raise UsageError(f"--{flag.replace('_', '-')} {kw[flag]}: its directory does not exist")
     pull_kwargs: dict[str, Any] = {}
-    if kw["platform"]:
+    if kw["platform"] or kw["os_"] or kw["arch"] or kw["variant"]:
         from podpy.spec.platform import platform_from_flags
 
-        pull_kwargs["platform"] = platform_from_flags(kw["platform"], None, None, None)
+        pull_kwargs["platform"] = platform_from_flags(kw["platform"], kw["os_"], kw["arch"], kw["variant"])
+    if kw["authfile"]:
+        pull_kwargs["authfile"] = kw["authfile"]
     if kw["tls_verify"] is not None:
         pull_kwargs["tls_verify"] = kw["tls_verify"]
     from podpy.cli.output import pull_reporter

@@ -120,3 +120,29 @@ def test_ps_size(podpy) -> None:  # type: ignore[no-untyped-def]
     assert json.loads(podpy("ps", "-a", "--format", "json").stdout)[0]["Size"] is None
     r = podpy("ps", "-a", "--format", "{{.Size}}|")
     assert r.stdout == "|\n" and "Size format requires --size option" in r.stderr
+
+
+def test_arch_os_variant_choose_the_image(podpy_cli, testenv: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
+    ref, ids = _multiarch(testenv)
+    r = podpy_cli("run", "--rm", "--tls-verify=false", "--os", "linux", "--arch", "arm64", "--variant", "v8", ref, "true")
+    assert r.returncode == 0, r.stderr
+    assert _image_id(podpy_cli, ref) == ids["arm64"]
+    r = podpy_cli("create", "--tls-verify=false", "--arch", "amd64", ref, "true")
+    assert r.returncode == 0, r.stderr
+    assert _image_id(podpy_cli, ref) == ids["amd64"]
+
+
+def test_authfile(podpy_cli, testenv: dict[str, Any], tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import base64
+
+    basic = testenv["registries"]["basic"]
+    ref = f"{basic['host']}/busybox:latest"
+    auth = tmp_path / "auth.json"
+    creds = base64.b64encode(f"{basic['username']}:{basic['password']}".encode()).decode()
+    auth.write_text(json.dumps({"auths": {basic["host"]: {"auth": creds}}}))
+    empty = tmp_path / "empty.json"
+    empty.write_text('{"auths": {}}')
+    r = podpy_cli("run", "--rm", "--tls-verify=false", "--authfile", str(empty), ref, "true")
+    assert r.returncode == 125 and "authentication required" in r.stderr, r.stderr
+    r = podpy_cli("run", "--rm", "--tls-verify=false", "--authfile", str(auth), ref, "echo", "in")
+    assert (r.returncode, r.stdout) == (0, "in\n"), r.stderr
