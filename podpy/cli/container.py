@@ -141,6 +141,7 @@ def parse_security_opts(opts: tuple[str, ...]) -> tuple[bool, str | None]:
 # (``podpy.cli.fastargs.parse_options``) reads the same rows. Add a flag by adding a row.
 RUN_OPTIONS: tuple[tuple[str, tuple[str, ...], dict[str, Any]], ...] = (
     ('remove', ('--rm',), dict(is_flag=True, help='Remove container (and pod if created) after exit')),
+    ('rmi', ('--rmi',), dict(is_flag=True, help='Remove image unless used by other containers, implies --rm')),
     ('env', ('-e', '--env'), dict(multiple=True, help='Set environment variables in container')),
     ('env_file', ('--env-file',), dict(multiple=True, help='Read in a file of environment variables')),
     ('env_host', ('--env-host',), dict(is_flag=True, help='Use all current host environment variables in container')),
@@ -347,7 +348,8 @@ def run_main(kw: dict[str, Any], opts: Any, echo: Any = _echo) -> int:
         ulimits=[parse_ulimit(u) for u in kw["ulimit"]],
         **network_kw,
         pod=pod_of(kw),
-        remove=kw["remove"],
+        remove=kw["remove"] or kw["rmi"],
+        rmi=kw["rmi"],
         preserve_fds=kw["preserve_fds"],
         annotations=annotations,
         interactive=kw["interactive"],

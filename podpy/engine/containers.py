@@ -576,8 +576,24 @@ def cleanup_locked(st: State, paths: Paths, rec: ContainerRecord) -> None:
         from podpy.engine.volumes import remove_anonymous
 
         remove_anonymous(paths, rec.config)  # run --rm: its anonymous volumes go too, as in Podman
+        if (rec.config.get("spec") or {}).get("rmi"):
+            _remove_image(paths, rec)
     else:  # once per exit: the monitor's cleanup may come after a stop or ps did it
         st.container_event(rec.id, "cleanup", once_since_ns=rec.finished_at)
+
+
+def _remove_image(paths: Paths, rec: ContainerRecord) -> None:
+    """``run --rmi``: the image the container ran, by that name (``rmi NAME``: another name keeps it),
+    unless another container uses it; a failure is logged, as Podman does, and changes no exit code."""
+    from podpy.engine import images
+
+    try:
+        report = images.remove(paths, [rec.image_name or rec.image_id])
+    except PodpyError as e:
+        log.error("%s", e.message)
+        return
+    for e in report.errors:
+        log.error("%s", e.message)
 
 
 def cleanup(paths: Paths, ref: str) -> ContainerRecord | None:

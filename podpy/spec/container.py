@@ -140,6 +140,7 @@ class ContainerSpec:
     umask: int | None = None  # --umask; None: 0022
     sysctls: dict[str, str] = field(default_factory=dict)  # --sysctl, namespaced ones only
     expose: list[str] = field(default_factory=list)  # --expose: ports -P publishes besides the image's
+    rmi: bool = False  # --rmi: the image (by the name it was run by) removed after the container, unless in use
     pidfile: str = ""  # --pidfile: the container's pid written there at each start
     conmon_pidfile: str = ""  # --conmon-pidfile: the monitor's pid written there at each start
     detach_keys: str | None = None  # validated Podman spelling (ctrl-p,ctrl-q); "" disables detaching

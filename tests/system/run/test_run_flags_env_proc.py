@@ -4,6 +4,7 @@ each compared by hand with ``podman run`` 4.3 on this machine (outputs and error
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from tests.system.run.test_run_cli import IMG
@@ -63,3 +64,20 @@ def test_pidfile_and_conmon_pidfile(podpy, tmp_path: Path) -> None:  # type: ign
     assert fg.read_text().isdigit()
     r = podpy("run", "--rm", "--pidfile", "/nonexistent/dir/pid", IMG, "true")
     assert (r.returncode, r.stderr) == (125, "Error: --pidfile /nonexistent/dir/pid: its directory does not exist\n")
+
+
+def test_rmi(podpy) -> None:  # type: ignore[no-untyped-def]
+    """``--rmi`` (implies ``--rm``): the image goes by the name it ran by, unless a container uses it."""
+    out(podpy("tag", IMG, "localhost/other:1"))
+    assert out(podpy("run", "--rmi", IMG, "echo", "hi")) == ["hi"]
+    assert out(podpy("images", "--format", "{{.Repository}}:{{.Tag}}")) == ["localhost/other:1"]  # only that name
+    assert out(podpy("ps", "-a", "-q")) == []
+    out(podpy("run", "-d", "--name", "keep", "localhost/other:1", "sleep", "100"))
+    r = podpy("run", "--rmi", "localhost/other:1", "sh", "-c", "exit 3")
+    assert r.returncode == 3 and "image is in use by a container" in r.stderr, r  # logged; the code is the container's
+    out(podpy("rm", "-f", "-t", "0", "keep"))
+    out(podpy("run", "-d", "--rmi", "localhost/other:1", "true"))  # detached: the monitor's cleanup removes it
+    deadline = time.monotonic() + 10
+    while podpy("images", "-q").stdout and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert out(podpy("images", "-q")) == [] and out(podpy("ps", "-a", "-q")) == []
