@@ -40,10 +40,11 @@ def resolve(paths: Paths, spec: ContainerSpec, image_cfg: dict[str, Any], rootfs
     if spec.volumes_from:
         mounts = _with_volumes_from(paths, spec.volumes_from, mounts)
     taken = {m.destination for m in mounts}
-    for d in sorted(image_cfg.get("Volumes") or {}):
+    for d in sorted(image_cfg.get("Volumes") or {}) if spec.image_volume != "ignore" else ():
         dest = os.path.normpath("/" + str(d).lstrip("/"))
-        if dest not in taken:
-            mounts.append(Mount("volume", dest, "", IMAGE_VOLUME_OPTIONS))
+        if dest not in taken:  # --image-volume bind (an anonymous volume, the default) or tmpfs
+            mounts.append(Mount("volume", dest, "", IMAGE_VOLUME_OPTIONS) if spec.image_volume == "bind"
+                          else Mount("tmpfs", dest, "tmpfs", ("rw", "rprivate", "nosuid", "nodev")))  # fmt: skip
             taken.add(dest)
     if not any(m.type == "volume" for m in mounts):
         return spec if mounts == spec.mounts else dataclasses.replace(spec, mounts=mounts)

@@ -140,6 +140,7 @@ class ContainerSpec:
     umask: int | None = None  # --umask; None: 0022
     sysctls: dict[str, str] = field(default_factory=dict)  # --sysctl, namespaced ones only
     expose: list[str] = field(default_factory=list)  # --expose: ports -P publishes besides the image's
+    image_volume: str = "bind"  # --image-volume: the image's VOLUMEs as anonymous volumes, tmpfs, or ignored
     rmi: bool = False  # --rmi: the image (by the name it was run by) removed after the container, unless in use
     pidfile: str = ""  # --pidfile: the container's pid written there at each start
     conmon_pidfile: str = ""  # --conmon-pidfile: the monitor's pid written there at each start
@@ -175,6 +176,8 @@ class ContainerSpec:
         for key in self.sysctls:
             if key.startswith("net.") and self.network == "host":
                 raise UsageError(f"sysctl {key}={self.sysctls[key]} can't be set since Network Namespace set to host")
+        if self.image_volume not in ("bind", "tmpfs", "ignore"):
+            raise UsageError(f'invalid image volume mode "{self.image_volume}" required value: bind, tmpfs, ignore')
         if self.stop_timeout is not None and self.stop_timeout < 0:
             raise UsageError(f"invalid --stop-timeout {self.stop_timeout}: use 0 or more seconds")
         for c in self.cap_add + self.cap_drop:
