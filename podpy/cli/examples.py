@@ -83,6 +83,12 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "completion": ("bash > ~/.local/share/bash-completion/completions/podpy", "-f ~/.config/fish/completions/podpy.fish fish", "zsh > ~/.zfunc/_podpy"),
     # volumes
     "help": ("", "run", "container ls"),
+    "mount": ("web", "", "--format json"),
+    "unmount": ("web", "--all"),
+    "umount": ("web",),
+    "container mount": ("web",),
+    "container unmount": ("web",),
+    "container umount": ("web",),
     "secret": ("create dbpass ./password.txt", "ls", "rm dbpass"),
     "secret create": ("dbpass ./password.txt", "--label app=db dbpass -", "--env dbpass DB_PASSWORD"),
     "secret ls": ("", "--format '{{.ID}} {{.Name}}'", "--filter name=dbpass -q"),

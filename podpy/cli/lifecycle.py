@@ -557,6 +557,7 @@ def _container_commands() -> tuple[tuple[str, click.Command], ...]:
     from podpy.cli.ctrfs import commit_cmd, cp_cmd, diff_cmd, export_cmd
     from podpy.cli.ctrinfo import pause_cmd, port_cmd, rename_cmd, stats_cmd, top_cmd, unpause_cmd
     from podpy.cli.exec import exec_cmd
+    from podpy.cli.mount import mount_cmd, unmount_cmd
 
     return (("create", create_cmd), ("run", container_run_cmd), ("start", start_cmd), ("stop", stop_cmd),
             ("kill", kill_cmd), ("restart", restart_cmd), ("rm", rm_cmd), ("prune", prune_cmd), ("wait", wait_cmd),
@@ -564,7 +565,8 @@ def _container_commands() -> tuple[tuple[str, click.Command], ...]:
             ("ps", ps_cmd), ("ls", ps_cmd), ("list", ps_cmd), ("attach", attach_cmd), ("exec", exec_cmd),
             ("cp", cp_cmd), ("diff", diff_cmd), ("export", export_cmd), ("commit", commit_cmd),
             ("rename", rename_cmd), ("top", top_cmd), ("port", port_cmd), ("stats", stats_cmd),
-            ("pause", pause_cmd), ("unpause", unpause_cmd))  # fmt: skip
+            ("pause", pause_cmd), ("unpause", unpause_cmd), ("mount", mount_cmd), ("unmount", unmount_cmd),
+            ("umount", unmount_cmd))  # fmt: skip
 
 
 for _name, _cmd in _container_commands():

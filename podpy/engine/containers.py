@@ -238,10 +238,16 @@ def recorded_driver(cdir: Path) -> str | None:
         return None
 
 
-def unmount(paths: Paths, cid: str) -> None:
+USER_MOUNTS = "user-mounts"  # CDIR/user-mounts: how many ``podpy mount``s hold the rootfs (engine.rootfs_mounts)
+
+
+def unmount(paths: Paths, cid: str, force: bool = False) -> None:
+    """Unmount the rootfs, unless the user mounted it (``podpy mount``) and this is no ``force``."""
     from podpy.store.rootfs import RootfsMount, unmount_rootfs
 
     cdir = container_dir(paths, cid)
+    if not force and (cdir / USER_MOUNTS).exists():
+        return
     drv = recorded_driver(cdir)
     if drv and drv != "vfs":
         _join_userns(paths)  # the mount is only visible inside podpy's mount namespace
@@ -653,7 +659,7 @@ def remove_locked(st: State, paths: Paths, rec: ContainerRecord, *, force: bool 
         _join_userns(paths)  # the writable layer holds files of subordinate ids
     runtime_delete(paths, rec)
     _network_teardown(paths, rec.id)
-    unmount(paths, rec.id)
+    unmount(paths, rec.id, force=True)
     _rmtree(container_dir(paths, rec.id))
     _rmtree(state_dir(paths, rec.id))
     with contextlib.suppress(NotFoundError):
