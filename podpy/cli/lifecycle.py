@@ -273,9 +273,8 @@ def rm_cmd(ctx: click.Context, all_: bool, cidfile: tuple[str, ...], depend: boo
 
     paths = _paths(ctx)
     refs = _targets(ctx, _with_cidfiles(cidfile, containers), all_, latest)
-    # --depend: the container and every container depending on it, dependents first, each printed by its
-    # full ID (as Podman). podpy has no --requires or pods yet, so nothing depends on anything: the
-    # closure is the container itself.
+    if depend:  # the container and every container requiring it (--requires), dependents first, by full ID
+        refs = list(dict.fromkeys(cid for r in refs for cid in _removal_order(paths, r)))
     from podpy.engine.volumes import remove_container  # containers.remove, then (-v) its anonymous volumes
 
     rm = remove_container if volumes else eng.remove
@@ -285,6 +284,15 @@ def rm_cmd(ctx: click.Context, all_: bool, cidfile: tuple[str, ...], depend: boo
         rm = with_pods(rm)
     _each(refs, lambda r: (rm(paths, r, force=force, timeout=timeout), r)[0 if depend else 1],
           ignore_missing=ignore, missing_code=1)  # fmt: skip
+
+
+def _removal_order(paths: Any, ref: str) -> list[str]:
+    from podpy.engine import containers as eng
+
+    try:
+        return eng.removal_order(paths, ref)
+    except NotFoundError:
+        return [ref]  # reported (or ignored with -i) by the removal itself
 
 
 @click.command("prune", context_settings=CTX)

@@ -335,6 +335,7 @@ def start_locked(st: State, paths: Paths, rec: ContainerRecord, attach: Any = No
     rec = refresh_locked(st, paths, rec)
     if rec.state in ACTIVE:
         return rec
+    start_requirements(paths, rec)
     _join_userns(paths)
     ensure_mounted(paths, rec)
     runtime_delete(paths, rec)
@@ -407,6 +408,51 @@ def write_pidfiles(rec: ContainerRecord, pid: int, monitor_pid: int) -> None:
                 atomic_write(path, str(value), fsync=False)
             except OSError as e:
                 log.warning("cannot write %s: %s", path, e.strerror or e)
+
+
+def resolve_requirements(st: State, refs: list[str]) -> list[str]:
+    """``--requires``: the IDs of the named containers (each must exist, as Podman checks at create)."""
+    ids = []
+    for ref in refs:
+        try:
+            ids.append(st.get(ref).id)
+        except NotFoundError as e:
+            raise NotFoundError(f'"{ref}" is not a valid container, cannot be used as a dependency: {e.message}') from None
+    return ids
+
+
+def start_requirements(paths: Paths, rec: ContainerRecord) -> None:
+    """Start the containers ``rec`` requires (``--requires``) that do not run, each with its own."""
+    for rid in rec.config.get("requires") or []:
+        st = open_state(paths)
+        try:
+            dep = refresh(st, paths, st.get(rid))
+        except NotFoundError:
+            raise NotFoundError(f"container {rec.name} requires container {rid}, which no longer exists") from None
+        if dep.state not in ACTIVE:
+            start(paths, rid)
+
+
+def dependents(st: State, paths: Paths, cid: str) -> list[ContainerRecord]:
+    """The containers that require ``cid`` (``--requires``): from the records as they are (no refresh,
+    which may lock: callers hold a container's lock)."""
+    return [r for r in st.list() if cid in (r.config.get("requires") or [])]
+
+
+def removal_order(paths: Paths, ref: str) -> list[str]:
+    """``rm --depend``: ``ref`` and every container that requires it (transitively), dependents first."""
+    st = open_state(paths)
+    out: list[str] = []
+
+    def visit(cid: str) -> None:
+        for d in dependents(st, paths, cid):
+            if d.id not in out:
+                visit(d.id)
+        if cid not in out:
+            out.append(cid)
+
+    visit(st.get(ref).id)
+    return out
 
 
 def _external_start(paths: Paths, rec: ContainerRecord) -> None:
@@ -647,6 +693,10 @@ def remove_locked(st: State, paths: Paths, rec: ContainerRecord, *, force: bool 
                   timeout: float | None = None) -> None:  # fmt: skip
     if rec.state != "configured":
         rec = refresh_locked(st, paths, rec)
+    deps = dependents(st, paths, rec.id)
+    if deps:
+        raise ConflictError(f"container {rec.id} has dependent containers which must be removed before it: "
+                            f"{','.join(d.id for d in deps)}: container already exists")  # fmt: skip
     if rec.state in ACTIVE:
         if not force:
             raise StateImproper(
@@ -768,7 +818,7 @@ def inspect(paths: Paths, rec: ContainerRecord) -> dict[str, Any]:
             },
         },  # fmt: skip
         "Mounts": mounts,
-        "Dependencies": [],
+        "Dependencies": list(cfg.get("requires") or []),
         "NetworkSettings": network.inspect_settings(paths, rec),
         "Namespace": "",
         "IsInfra": bool(cfg.get("infra")),

@@ -295,6 +295,7 @@ def create(paths: Paths, spec: ContainerSpec, *, pull: str = "missing", storage_
         from podpy.engine import pods
 
         spec = pods.on_create(paths, st, spec)
+    requires = containers.resolve_requirements(st, spec.requires)
     store, rec, full_cfg = _image(paths, spec.image, pull, pull_kwargs or {}, st)
     image_cfg = full_cfg.get("config") or {}
     spec = network.prepare(paths, spec, image_cfg)  # mode, Podman's conflicts, host ports (issue 5)
@@ -372,6 +373,7 @@ def create(paths: Paths, spec: ContainerSpec, *, pull: str = "missing", storage_
             "hostname": spec.hostname,
             "stop_signal": stop_sig,
             "stop_timeout": spec.stop_timeout,
+            "requires": requires,
             "cidfile": os.path.abspath(cidfile) if cidfile else "",
             "create_command": ["podpy", *sys.argv[1:]],
         }
@@ -518,6 +520,7 @@ def _foreground(paths: Paths, rec: ContainerRecord, spec: ContainerSpec) -> int:
     sdir.mkdir(parents=True, exist_ok=True, mode=0o700)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(sdir / "exit")
+    containers.start_requirements(paths, rec)  # --requires: those run first
     # its namespace, slirp4netns/pasta and port forwards before the runtime runs; slirp4netns gets
     # ready while the runtime creates the container (``network_ready`` before the process starts)
     network_ready = network.setup(paths, rec, defer=True)

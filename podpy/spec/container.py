@@ -140,6 +140,7 @@ class ContainerSpec:
     umask: int | None = None  # --umask; None: 0022
     sysctls: dict[str, str] = field(default_factory=dict)  # --sysctl, namespaced ones only
     expose: list[str] = field(default_factory=list)  # --expose: ports -P publishes besides the image's
+    requires: list[str] = field(default_factory=list)  # --requires: containers started before this one
     image_volume: str = "bind"  # --image-volume: the image's VOLUMEs as anonymous volumes, tmpfs, or ignored
     rmi: bool = False  # --rmi: the image (by the name it was run by) removed after the container, unless in use
     pidfile: str = ""  # --pidfile: the container's pid written there at each start

@@ -400,3 +400,24 @@ def test_stop_timeout_is_the_containers_default_for_stop(podpy) -> None:  # type
     assert r.returncode == 125 and r.stderr == "Error: invalid --stop-timeout -1: use 0 or more seconds\n", r
     r = podpy("run", "--rm", "--stop-timeout", "soon", IMG, "true")
     assert r.returncode == 125 and "'soon' is not a valid integer" in r.stderr, r
+
+
+def test_requires_starts_first_and_guards_rm(podpy) -> None:  # type: ignore[no-untyped-def]
+    """``--requires`` as Podman 4.3: checked at create, started first (also by a foreground run),
+    inspect's Dependencies; ``rm`` refuses a required container, ``rm --depend`` takes the dependents first."""
+    base = _ok(podpy("create", "--name", "base", IMG, "sleep", "100")).strip()
+    dep = _ok(podpy("create", "--name", "dep", "--requires", "base", IMG, "sleep", "100")).strip()
+    r = podpy("create", "--requires", "nosuch", IMG, "true")
+    assert (r.returncode, r.stderr) == (125, 'Error: "nosuch" is not a valid container, cannot be used as a '
+                                             'dependency: no container with name or ID "nosuch" found: no such container\n')  # fmt: skip
+    _ok(podpy("start", "dep"))
+    assert sorted(_ok(podpy("ps", "--format", "{{.Names}}")).split()) == ["base", "dep"]
+    assert json.loads(_ok(podpy("inspect", "--format", "{{json .Dependencies}}", "dep"))) == [base]
+    r = podpy("rm", "-f", "base")
+    assert (r.returncode, r.stderr) == (125, f"Error: container {base} has dependent containers which must be "
+                                             f"removed before it: {dep}: container already exists\n")  # fmt: skip
+    assert _ok(podpy("rm", "--depend", "-f", "-t", "0", "base")) == f"{dep}\n{base}\n"
+    _ok(podpy("create", "--name", "b1", IMG, "sleep", "100"))
+    _ok(podpy("create", "--name", "b2", IMG, "sleep", "100"))
+    assert _ok(podpy("run", "--rm", "--requires", "b1,b2", IMG, "true")) == ""
+    assert sorted(_ok(podpy("ps", "--format", "{{.Names}}")).split()) == ["b1", "b2"]

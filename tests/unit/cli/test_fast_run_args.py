@@ -30,7 +30,7 @@ def _click_params(args: list[str]) -> dict[str, object]:
         ["--stop-timeout", "3", "--stop-signal=KILL", IMG],
         ["--unsetenv", "PATH", "--unsetenv-all", "--umask=0077", "--sysctl", "net.x=1", "--label-file", "f", IMG],
         ["--pidfile", "/tmp/p", "--conmon-pidfile=/tmp/c", "--secret", "s,type=env", "--pod-id-file", "f", "--expose=80", IMG],
-        ["--arch", "arm64", "--os=linux", "--variant", "v8", "--authfile", "a.json", "--rmi", "--image-volume=tmpfs", IMG],
+        ["--arch", "arm64", "--os=linux", "--variant", "v8", "--authfile", "a.json", "--rmi", "--image-volume=tmpfs", "--requires", "a,b", IMG],
         ["-p", "8080:80", "-P", "--dns", "1.1.1.1", IMG],
         ["--", IMG, "--rm", "-x"],
         [IMG, "--", "ls", "-l"],
