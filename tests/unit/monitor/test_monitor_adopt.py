@@ -39,8 +39,9 @@ def _cmdline(pid: int) -> list[str]:
 
 
 def test_adopted_container_is_logged_and_its_exit_recorded(fake, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    marker = tmp_path / "cleanup-ran"
-    cfg = fake("read go < /dev/null; sleep 0.5; echo hello; echo bad >&2; exit 5", cleanup=["touch", str(marker)])
+    marker, go = tmp_path / "cleanup-ran", tmp_path / "go"
+    cfg = fake(f"while [ ! -e {go} ]; do sleep 0.02; done; echo hello; echo bad >&2; exit 5",
+               cleanup=["touch", str(marker)])  # fmt: skip
     h = spawn_monitor(_adopting(cfg), adopt=ENTRY)
     assert h.pid > 0 and h.monitor_pid not in (0, os.getpid())
     # the monitor that created the container is now the small interpreter, resumed (same process)
@@ -48,6 +49,7 @@ def test_adopted_container_is_logged_and_its_exit_recorded(fake, tmp_path: Path)
     assert "-S" in argv and liveness.is_alive(h.monitor_pid, h.monitor_start)
     assert exitfile.read_exit_file(h.exit_file) is None
     assert Path(h.attach_path).exists()
+    go.touch()  # the container goes on only now: its output reaches the resumed monitor
     ex = _wait(lambda: exitfile.read_exit_file(h.exit_file))
     assert ex["exit_code"] == 5
     _wait(lambda: not h.monitor_alive())
@@ -92,7 +94,7 @@ def test_the_monitor_keeps_none_of_the_callers_fds(fake, tmp_path: Path) -> None
     fd = os.open(stray, os.O_RDONLY)
     os.set_inheritable(fd, True)
     try:
-        h = spawn_monitor(_adopting(fake("sleep 2", cid="a4")), adopt=ENTRY)
+        h = spawn_monitor(_adopting(fake("sleep 30", cid="a4")), adopt=ENTRY)
         _wait(lambda: _cmdline(h.monitor_pid)[-1] == "resume")
         held = [os.readlink(f"/proc/{h.monitor_pid}/fd/{n}") for n in os.listdir(f"/proc/{h.monitor_pid}/fd")]
         assert str(stray) not in held, held
