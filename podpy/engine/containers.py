@@ -435,8 +435,8 @@ def start_requirements(paths: Paths, rec: ContainerRecord) -> None:
 
 def dependents(st: State, paths: Paths, cid: str) -> list[ContainerRecord]:
     """The containers that require ``cid`` (``--requires``): from the records as they are (no refresh,
-    which may lock: callers hold a container's lock)."""
-    return [r for r in st.list() if cid in (r.config.get("requires") or [])]
+    which may lock: callers hold a container's lock); only records naming ``cid`` are decoded."""
+    return [r for r in st.mentioning(cid) if cid in (r.config.get("requires") or [])]
 
 
 def removal_order(paths: Paths, ref: str) -> list[str]:

@@ -261,6 +261,14 @@ class State:
             return False
         return True
 
+    def mentioning(self, text: str) -> list[ContainerRecord]:
+        """The containers whose config holds ``text`` (a cheap pre-filter: SQLite scans, only the hits
+        are decoded), newest first."""
+        rows = self.conn.execute(
+            "SELECT * FROM containers WHERE instr(config, ?) > 0 ORDER BY created DESC, id", (text,)
+        ).fetchall()
+        return [_row_to_record(r) for r in rows]
+
     def list(self) -> list[ContainerRecord]:
         """All containers, newest first (one consistent snapshot)."""
         rows = self.conn.execute("SELECT * FROM containers ORDER BY created DESC, id").fetchall()
