@@ -22,6 +22,8 @@ def shape(v: Any) -> Any:
         return {k: shape(x) for k, x in v.items()}
     if isinstance(v, list):
         return [shape(v[0])] if v else []
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return "number"  # a float that happens to be 0 prints as "0" (YAML then reads an int), as in Podman
     return type(v).__name__
 
 
