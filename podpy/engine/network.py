@@ -514,13 +514,15 @@ def _start_slirp(paths: Paths, cid: str, mode: Any, binary: str, record: dict[st
                  forwarded: list[dict[str, Any]], listeners: list[tuple[Any, int]]) -> Callable[[], None]:  # fmt: skip
     """slirp4netns spawned, then the port forwarder (its sockets already listen: no wait); the
     function returned waits for slirp4netns and adds its own port forwards (UDP, port_handler=slirp4netns)."""
-    from podpy.network import portfwd, slirp
+    from podpy.network import slirp
 
     ns, d = record["netns"], net_dir(paths)
     log_path, sock = str(d / f"{cid[:16]}.log"), str(d / f"{cid[:16]}.sock")
     guest = slirp.addresses(mode.slirp)["ip"]
     record["pid"], ready_fd = slirp.spawn(binary, mode.slirp, ns, sock, log_path)
     if listeners:
+        from podpy.network import portfwd  # threading and socket: only for a container with TCP ports
+
         try:
             record["port_pid"] = portfwd.start(ns, guest, listeners, str(d / f"{cid[:16]}.portfwd.log"))
         except BaseException:
