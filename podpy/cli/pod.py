@@ -20,6 +20,7 @@ import click
 from podpy.cli.lifecycle import _each
 from podpy.cli.main import paths_of as _paths
 from podpy.util.errors import NotFoundError, PodpyError, UsageError
+from podpy.util.gotime import rfc3339_utc
 
 CTX = {"help_option_names": ["-h", "--help"]}
 
@@ -140,11 +141,9 @@ class PodRow:
         return human_duration(max(0.0, self._now - self._p.created / 1e9)) + " ago"
 
     def to_json(self) -> dict[str, Any]:
-        from podpy.engine import pods
-
         p = self._p
         return {"Cgroup": "", "Containers": [{"Id": c.id, "Names": c.name, "Status": c.state} for c in self._c],
-                "Created": pods.rfc3339(p.created), "Id": p.id, "InfraId": p.infra_id, "Name": p.name,
+                "Created": rfc3339_utc(p.created), "Id": p.id, "InfraId": p.infra_id, "Name": p.name,
                 "Namespace": "", "Networks": list(p.config.get("networks") or []), "Status": self.Status, "Labels": dict(p.labels)}  # fmt: skip
 
 

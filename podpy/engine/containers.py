@@ -27,6 +27,7 @@ from pathlib import Path
 
 from podpy.engine.state import ContainerRecord, State
 from podpy.util.errors import ConflictError, NotFoundError, PodpyError
+from podpy.util.gotime import rfc3339_utc
 from podpy.util.log import get_logger
 from podpy.util.paths import Paths
 
@@ -736,13 +737,6 @@ def remove(paths: Paths, ref: str, *, force: bool = False, timeout: float | None
 # --- inspect --------------------------------------------------------------------------------------
 
 
-def _rfc3339(ns: int) -> str:
-    if not ns:
-        return "0001-01-01T00:00:00Z"
-    secs, frac = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
-
-
 def _userns_inspect(cdir: Path, userns: str) -> dict[str, Any]:
     """HostConfig's UsernsMode/IDMappings as Podman 4.3 shows them: a container with its own user
     namespace (keep-id, nomap) is "private" with "C:H:S" maps; podpy's own namespace is "" and null."""
@@ -771,7 +765,7 @@ def inspect(paths: Paths, rec: ContainerRecord) -> dict[str, Any]:
     mounts = inspect_mounts(paths, spec, str(userdata))  # user binds and volumes (Type "volume", Name)
     return {
         "Id": rec.id,
-        "Created": _rfc3339(rec.created),
+        "Created": rfc3339_utc(rec.created),
         "Path": args[0] if args else "",
         "Args": args[1:],
         "State": {
@@ -786,8 +780,8 @@ def inspect(paths: Paths, rec: ContainerRecord) -> dict[str, Any]:
             "ConmonPid": rec.monitor_pid if running else 0,
             "ExitCode": int(rec.exit_code or 0),
             "Error": "",
-            "StartedAt": _rfc3339(rec.started_at),
-            "FinishedAt": _rfc3339(rec.finished_at),
+            "StartedAt": rfc3339_utc(rec.started_at),
+            "FinishedAt": rfc3339_utc(rec.finished_at),
             "Health": health.inspect_health(rec),
         },
         "Image": rec.image_id,

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from podpy.util.errors import ConflictError, NotFoundError, PodpyError, UsageError
+from podpy.util.gotime import rfc3339_nano
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every command start-up time
 if TYPE_CHECKING:
@@ -269,16 +270,6 @@ def health_argv(test: list[str]) -> list[str]:
     return list(test)
 
 
-def _rfc3339nano(ns: int) -> str:
-    """Go's ``time.RFC3339Nano`` in local time (trailing zeros of the fraction dropped)."""
-    secs, frac = divmod(ns, 1_000_000_000)
-    tm = time.localtime(secs)
-    off = tm.tm_gmtoff or 0
-    zone = "Z" if off == 0 else f"{'+' if off > 0 else '-'}{abs(off) // 3600:02d}:{abs(off) % 3600 // 60:02d}"
-    f = f"{frac:09d}".rstrip("0")
-    return time.strftime("%Y-%m-%dT%H:%M:%S", tm) + (f".{f}" if f else "") + zone
-
-
 def _exec_capture(paths: Any, cid: str, argv: list[str], timeout: float) -> tuple[int, str, bool]:
     """Run ``argv`` in the container with output captured: (exit code, output, timed out).
 
@@ -379,7 +370,7 @@ def run_check(paths: Any, ref: str) -> tuple[bool, str]:
         code = 1
     period = int(hc.get("StartPeriod") or 0)
     in_start_period = period > 0 and start_ns < rec.started_at + period
-    entry = {"Start": _rfc3339nano(start_ns), "End": _rfc3339nano(end_ns), "ExitCode": code,
+    entry = {"Start": rfc3339_nano(start_ns), "End": rfc3339_nano(end_ns), "ExitCode": code,
              "Output": output.rstrip("\n")[:MAX_OUTPUT]}  # fmt: skip
     path = health_log_path(rec)
     if not os.path.isdir(os.path.dirname(path)):  # removed while the check ran

@@ -30,6 +30,7 @@ from typing import Any
 
 from podpy.engine.state import ContainerRecord, State
 from podpy.util.errors import ConflictError, NotFoundError, PodpyError, UsageError
+from podpy.util.gotime import rfc3339_utc
 from podpy.util.log import get_logger
 from podpy.util.paths import Paths
 
@@ -561,11 +562,6 @@ def lookup(paths: Paths, ref: str) -> tuple[PodRecord, list[ContainerRecord]]:
     return pod, members(_containers(paths, st), pod)
 
 
-def rfc3339(ns: int) -> str:
-    secs, frac = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
-
-
 def inspect(pod: PodRecord, ctrs: Sequence[ContainerRecord]) -> dict[str, Any]:
     """Podman 4.3's ``pod inspect`` document (rootless: no cgroup of its own, as on this host)."""
     from podpy.network.report import inspect_ports
@@ -574,7 +570,7 @@ def inspect(pod: PodRecord, ctrs: Sequence[ContainerRecord]) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "Id": pod.id,
         "Name": pod.name,
-        "Created": rfc3339(pod.created),
+        "Created": rfc3339_utc(pod.created),
         "CreateCommand": list(cfg.get("create_command") or []),
         "ExitPolicy": "continue",
         "State": status(ctrs),

@@ -21,6 +21,7 @@ from typing import Any
 from podpy.spec.container import ContainerSpec, Mount
 from podpy.util.errors import ConflictError, NotFoundError, UsageError
 from podpy.util.fsutil import atomic_write
+from podpy.util.gotime import rfc3339_nano
 from podpy.util.lock import FileLock
 from podpy.util.paths import Paths
 
@@ -118,17 +119,12 @@ def remove(paths: Paths, refs: list[str], all_: bool = False) -> list[str]:
     return ids
 
 
-def _rfc3339(ns: int) -> str:
-    secs, frac = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}".rstrip("0").rstrip(".") + "Z"
-
-
 def inspect_doc(paths: Paths, secret: dict[str, Any]) -> dict[str, Any]:
     """``secret inspect``'s document, Podman 4.3's field names."""
     return {
         "ID": secret["id"],
-        "CreatedAt": _rfc3339(secret["created"]),
-        "UpdatedAt": _rfc3339(secret["updated"]),
+        "CreatedAt": rfc3339_nano(secret["created"]),
+        "UpdatedAt": rfc3339_nano(secret["updated"]),
         "Spec": {
             "Name": secret["name"],
             "Driver": {"Name": secret["driver"], "Options": {"path": str(_dir(paths) / "filedriver")}},

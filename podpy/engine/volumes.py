@@ -26,6 +26,7 @@ from pathlib import Path
 
 from podpy.util.errors import ConflictError, NotFoundError, PodpyError, UsageError
 from podpy.util.fsutil import atomic_write
+from podpy.util.gotime import rfc3339_nano
 from podpy.util.lock import FileLock
 from podpy.util.paths import Paths
 
@@ -271,25 +272,13 @@ def users(paths: Paths) -> dict[str, list[str]]:
 # --- inspect, sizes ---------------------------------------------------------------------------------
 
 
-def go_time(ns: int) -> str:
-    """Go's ``time.Time`` JSON (RFC 3339 with nanoseconds, trailing zeros dropped) in local time."""
-    secs, frac = divmod(ns, 1_000_000_000)
-    lt = time.localtime(secs)
-    off = lt.tm_gmtoff or 0
-    zone = "Z" if off == 0 else f"{'+' if off > 0 else '-'}{abs(off) // 3600:02d}:{abs(off) % 3600 // 60:02d}"
-    text = time.strftime("%Y-%m-%dT%H:%M:%S", lt)
-    if frac:
-        text += f".{frac:09d}".rstrip("0")
-    return text + zone
-
-
 def inspect(paths: Paths, vol: Volume) -> dict[str, Any]:
     """Podman 4.3's ``volume inspect`` document (its field order; false flags left out)."""
     doc: dict[str, Any] = {
         "Name": vol.name,
         "Driver": vol.driver,
         "Mountpoint": str(mountpoint(paths, vol.name)),
-        "CreatedAt": go_time(vol.created),
+        "CreatedAt": rfc3339_nano(vol.created),
         "Labels": dict(vol.labels),
         "Scope": "local",
         "Options": dict(vol.options),

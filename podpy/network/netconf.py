@@ -20,6 +20,7 @@ from pathlib import Path
 
 from podpy.util.errors import ConflictError, NotFoundError, UsageError
 from podpy.util.fsutil import atomic_write
+from podpy.util.gotime import rfc3339_nano
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every command start-up time
 if TYPE_CHECKING:
@@ -44,12 +45,7 @@ def config_dir(root: Path | str) -> Path:
 
 def created_now() -> str:
     """Go's RFC 3339 with nanoseconds and the local offset (``Z`` in UTC), as Podman prints ``created``."""
-    ns = time.time_ns()
-    lt = time.localtime(ns // 1_000_000_000)
-    off = lt.tm_gmtoff or 0
-    tz = "Z" if off == 0 else f"{'+' if off > 0 else '-'}{abs(off) // 3600:02d}:{abs(off) % 3600 // 60:02d}"
-    frac = f"{ns % 1_000_000_000:09d}".rstrip("0")
-    return time.strftime("%Y-%m-%dT%H:%M:%S", lt) + (f".{frac}" if frac else "") + tz
+    return rfc3339_nano(time.time_ns())
 
 
 def default_network(created: str = "") -> dict[str, Any]:

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from podpy.engine import health
+from podpy.util.gotime import rfc3339_nano
 
 
 def test_health_argv() -> None:
@@ -20,11 +21,11 @@ def test_rfc3339nano_drops_trailing_zeros(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
     try:
-        assert health._rfc3339nano(1_700_000_000_120_000_000) == "2023-11-14T22:13:20.12Z"
-        assert health._rfc3339nano(1_700_000_000_000_000_000) == "2023-11-14T22:13:20Z"
+        assert rfc3339_nano(1_700_000_000_120_000_000) == "2023-11-14T22:13:20.12Z"
+        assert rfc3339_nano(1_700_000_000_000_000_000) == "2023-11-14T22:13:20Z"
         monkeypatch.setenv("TZ", "Europe/Berlin")
         time.tzset()
-        assert health._rfc3339nano(1_700_000_000_000_000_001) == "2023-11-14T23:13:20.000000001+01:00"
+        assert rfc3339_nano(1_700_000_000_000_000_001) == "2023-11-14T23:13:20.000000001+01:00"
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()

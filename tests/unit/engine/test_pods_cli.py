@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from podpy.cli.main import _build_cli
 from podpy.engine import pods
 from podpy.engine.state import ContainerRecord, State
+from podpy.util.gotime import rfc3339_utc
 from podpy.util.paths import Paths
 
 
@@ -49,7 +50,7 @@ def test_pod_ps_table_format_filters_and_json(tmp_path: Path) -> None:
     assert table[0].split() == ["NAME", "INFRA", "ID"]
     doc = json.loads(_run(*g, "pod", "ps", "--format", "json", "--filter", "name=^p1$"))
     assert doc == [{"Cgroup": "", "Containers": [{"Id": infra.id, "Names": "p1-infra", "Status": "created"}],
-                    "Created": pods.rfc3339(pod.created), "Id": pod.id, "InfraId": infra.id, "Name": "p1",
+                    "Created": rfc3339_utc(pod.created), "Id": pod.id, "InfraId": infra.id, "Name": "p1",
                     "Namespace": "", "Networks": [], "Status": "Created", "Labels": {"team": "a"}}]  # fmt: skip
 
 
