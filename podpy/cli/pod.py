@@ -148,20 +148,15 @@ class PodRow:
 
 
 def parse_filters(filters: tuple[str, ...]) -> dict[str, list[str]]:
+    from podpy.cli.filters import key_values
     from podpy.engine import pods
 
-    out: dict[str, list[str]] = {}
-    for f in filters:
-        key, eq, val = f.partition("=")
-        if not eq:
-            raise UsageError(f"invalid filter {f!r}: use key=value")
-        if key not in FILTERS:
-            raise UsageError(f"{key} is an invalid filter")
+    def check(key: str, val: str) -> None:
         if key in ("status", "ctr-status") and val not in (pods.POD_STATUSES if key == "status" else
                                                            ("created", "running", "paused", "stopped", "exited", "unknown")):  # fmt: skip
             raise UsageError(f"{val} is not a valid {'pod' if key == 'status' else 'container'} status")
-        out.setdefault(key, []).append(val)
-    return out
+
+    return key_values(filters, FILTERS, check)
 
 
 def _search(pattern: str, text: str) -> bool:

@@ -195,20 +195,17 @@ class PsRow:
         }
 
 
+def _check_filter(key: str, val: str) -> None:
+    if key == "status" and val not in PS_STATUSES:
+        raise UsageError(f"unknown container state: {val}: invalid argument")
+    if key == "exited" and not val.lstrip("-").isdigit():
+        raise UsageError(f"exited code out of range {val!r}")
+
+
 def parse_filters(filters: Sequence[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for f in filters:
-        key, eq, val = f.partition("=")
-        if not eq:
-            raise UsageError(f"invalid filter {f!r}: use key=value")
-        if key not in FILTER_KEYS:
-            raise UsageError(f"{key} is an invalid filter")
-        if key == "status" and val not in PS_STATUSES:
-            raise UsageError(f"unknown container state: {val}: invalid argument")
-        if key == "exited" and not val.lstrip("-").isdigit():
-            raise UsageError(f"exited code out of range {val!r}")
-        out.setdefault(key, []).append(val)
-    return out
+    from podpy.cli.filters import key_values
+
+    return key_values(filters, FILTER_KEYS, _check_filter)
 
 
 def _match_one(key: str, val: str, rec: Any, by_ref: dict[str, Any]) -> bool:

@@ -83,19 +83,15 @@ def _row(doc: dict[str, Any], created: int, updated: int) -> Any:
 @click.pass_context
 def ls_cmd(ctx: click.Context, filters: tuple[str, ...], fmt: str | None, noheading: bool, quiet: bool) -> None:
     """List secrets."""
+    from podpy.cli.filters import key_values
     from podpy.cli.template import render
     from podpy.engine import secrets
 
     paths = _paths(ctx)
-    want: dict[str, list[str]] = {}
-    for f in filters:
-        k, eq, v = f.partition("=")
-        if k not in ("id", "name") or not eq:
-            raise UsageError(f"invalid filter {f!r}: use id=ID or name=NAME")
-        want.setdefault(k, []).append(v)
+    want = key_values(filters, ("id", "name"))
+    ids, names = want.get("id"), want.get("name")
     shown = [s for s in secrets.list_secrets(paths)
-             if all(any((s["id"] if k == "id" else s["name"]).startswith(v) if k == "id" else s["name"] == v
-                        for v in vs) for k, vs in want.items())]  # fmt: skip
+             if (not ids or any(s["id"].startswith(v) for v in ids)) and (not names or s["name"] in names)]
     if quiet:
         for s in shown:
             click.echo(s["id"])
