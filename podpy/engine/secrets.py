@@ -85,12 +85,17 @@ def create(paths: Paths, name: str, data: bytes, *, driver: str = "file", driver
 def get(paths: Paths, ref: str) -> dict[str, Any]:
     """A secret by name, full ID or unique ID prefix, with its ``id``."""
     secrets = _load(paths)
+    sid = _find(secrets, ref)
+    return {"id": sid, **secrets[sid]}
+
+
+def _find(secrets: dict[str, dict[str, Any]], ref: str) -> str:
     for sid, s in secrets.items():
         if s["name"] == ref or sid == ref:
-            return {"id": sid, **s}
+            return sid
     hits = [sid for sid in secrets if ref and sid.startswith(ref)]
     if len(hits) == 1:
-        return {"id": hits[0], **secrets[hits[0]]}
+        return hits[0]
     raise not_found(ref)
 
 
@@ -109,7 +114,7 @@ def remove(paths: Paths, refs: list[str], all_: bool = False) -> list[str]:
     """Remove secrets (all with ``all_``); their IDs. An unknown one fails before any is removed."""
     with _lock(paths):
         secrets = _load(paths)
-        ids = list(secrets) if all_ else [get(paths, r)["id"] for r in refs]
+        ids = list(secrets) if all_ else [_find(secrets, r) for r in refs]
         for sid in ids:
             secrets.pop(sid, None)
         _save(paths, secrets)
