@@ -22,19 +22,6 @@ def _inside_unshare(ctx: click.Context, name: str) -> None:
         raise PodpyError(f'cannot run command "podpy {name}" in rootless mode, must execute `podpy unshare` first')
 
 
-def _refs(ctx: click.Context, refs: tuple[str, ...], all_: bool, latest: bool) -> list[str]:
-    from podpy.engine import containers
-
-    if (all_ or latest) and refs:
-        raise UsageError("--all, --latest and containers cannot be used together")
-    if refs:
-        return list(refs)
-    recs = containers.list_containers(containers.open_state(_paths(ctx)), _paths(ctx))
-    if latest:
-        return [max(recs, key=lambda r: r.created).id] if recs else []
-    return [r.id for r in recs] if all_ else []
-
-
 @click.command("mount", context_settings=CTX)
 @click.option("-a", "--all", "all_", is_flag=True, help="Mount all containers")
 @click.option("--format", "fmt", default=None, help="Print the mounted containers in specified format (json)")
@@ -45,12 +32,13 @@ def _refs(ctx: click.Context, refs: tuple[str, ...], all_: bool, latest: bool) -
 def mount_cmd(ctx: click.Context, all_: bool, fmt: str | None, latest: bool, no_trunc: bool,
               containers: tuple[str, ...]) -> None:  # fmt: skip
     """Mount a working container's root filesystem (prints its path; without names, lists the mounted ones)."""
+    from podpy.cli.lifecycle import _targets  # not at the top: lifecycle imports this module
     from podpy.engine import rootfs_mounts
 
     _inside_unshare(ctx, "mount")
     if fmt not in (None, "json"):
         raise UsageError(f"unknown --format {fmt!r}: only json is supported")
-    refs = _refs(ctx, containers, all_, latest)
+    refs = _targets(ctx, containers, all_, latest) if containers or all_ or latest else []
     if refs:
         for ref in refs:
             _rec, path = rootfs_mounts.mount(_paths(ctx), ref)
@@ -75,11 +63,14 @@ def mount_cmd(ctx: click.Context, all_: bool, fmt: str | None, latest: bool, no_
 @click.pass_context
 def unmount_cmd(ctx: click.Context, all_: bool, force: bool, latest: bool, containers: tuple[str, ...]) -> None:
     """Unmount working container's root filesystem."""
+    from podpy.cli.lifecycle import _targets
     from podpy.engine import rootfs_mounts
 
     if not (containers or all_ or latest):
         raise UsageError("you must provide at least one name or id")
-    refs = [r.id for r, _ in rootfs_mounts.mounted(_paths(ctx))] if all_ else _refs(ctx, containers, False, latest)
+    if all_ and containers:
+        raise UsageError("no arguments are needed with --all")
+    refs = [r.id for r, _ in rootfs_mounts.mounted(_paths(ctx))] if all_ else _targets(ctx, containers, False, latest)
     for ref in refs:
         rootfs_mounts.unmount(_paths(ctx), ref, force=force or all_)
         click.echo(ref)

@@ -41,6 +41,9 @@ def test_mount_needs_unshare_and_counts(podpy) -> None:  # type: ignore[no-untyp
     assert r.stdout == "0\n", r
     r = podpy("unmount", "nosuch")
     assert (r.returncode, r.stderr) == (125, 'Error: no container with name or ID "nosuch" found: no such container\n')
+    for args, err in (((), "you must provide at least one name or id"), (("-a", "mnt"), "no arguments are needed with --all")):
+        r = podpy("unmount", *args)
+        assert (r.returncode, r.stderr) == (125, f"Error: {err}\n"), args
 
 
 def test_rm_unmounts_a_mounted_container(podpy) -> None:  # type: ignore[no-untyped-def]
