@@ -51,6 +51,15 @@ def read_env_file(path: str) -> list[str]:
     return out
 
 
+def expose_keys(items: tuple[str, ...]) -> list[str]:
+    """``--expose``: the ExposedPorts keys (``8080/tcp``) it adds, checked here (before anything exists)."""
+    if not items:
+        return []
+    from podpy.network.options import parse_expose
+
+    return list(parse_expose(items))
+
+
 def pod_of(kw: dict[str, Any]) -> str | None:
     """``--pod NAME`` or the ID in ``--pod-id-file`` (never both, as Podman)."""
     if kw["pod_id_file"] is None:
@@ -366,7 +375,7 @@ def run_main(kw: dict[str, Any], opts: Any, echo: Any = _echo) -> int:
         unsetenv_all=kw["unsetenv_all"],
         umask=parse_umask(kw["umask"]) if kw["umask"] is not None else None,
         sysctls=parse_sysctls(kw["sysctl"]),
-        expose=list(kw["expose"]),
+        expose=expose_keys(kw["expose"]),
         requires=[r for item in kw["requires"] for r in item.split(",") if r],
         image_volume=kw["image_volume"],
         pidfile=os.path.abspath(kw["pidfile"]) if kw["pidfile"] else "",
@@ -377,10 +386,6 @@ def run_main(kw: dict[str, Any], opts: Any, echo: Any = _echo) -> int:
         **monitor_options(kw, mounts, env),
     ).validate()
 
-    if kw["expose"]:
-        from podpy.network.options import parse_expose
-
-        parse_expose(kw["expose"])  # a bad one fails before anything is created
     for flag in ("pidfile", "conmon_pidfile"):
         if kw[flag] and not os.path.isdir(os.path.dirname(os.path.abspath(kw[flag]))):
             raise UsageError(f"--{flag.replace('_', '-')} {kw[flag]}: its directory does not exist")

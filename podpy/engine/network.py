@@ -132,7 +132,7 @@ def _ports(spec: ContainerSpec, image_cfg: dict[str, Any]) -> list[dict[str, Any
     mappings = [dict(m) for m in spec.ports]
     if spec.publish_all:
         have = {(m["container_port"], m["protocol"]) for m in mappings}
-        exposed = {**(image_cfg.get("ExposedPorts") or {}), **options.parse_expose(spec.expose)}
+        exposed = {**(image_cfg.get("ExposedPorts") or {}), **dict.fromkeys(spec.expose, {})}
         mappings += [m for m in options.exposed_ports({"ExposedPorts": exposed})
                      if (m["container_port"], m["protocol"]) not in have]  # fmt: skip
     for m in mappings:

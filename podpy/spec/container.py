@@ -139,7 +139,7 @@ class ContainerSpec:
     unsetenv_all: bool = False  # --unsetenv-all: only -e/--env-file variables (and HOME, HOSTNAME)
     umask: int | None = None  # --umask; None: 0022
     sysctls: dict[str, str] = field(default_factory=dict)  # --sysctl, namespaced ones only
-    expose: list[str] = field(default_factory=list)  # --expose: ports -P publishes besides the image's
+    expose: list[str] = field(default_factory=list)  # --expose, as ExposedPorts keys ("8080/tcp"): -P publishes them too
     requires: list[str] = field(default_factory=list)  # --requires: containers started before this one
     image_volume: str = "bind"  # --image-volume: the image's VOLUMEs as anonymous volumes, tmpfs, or ignored
     rmi: bool = False  # --rmi: the image (by the name it was run by) removed after the container, unless in use
