@@ -400,12 +400,12 @@ def start_locked(st: State, paths: Paths, rec: ContainerRecord, attach: Any = No
 def write_pidfiles(rec: ContainerRecord, pid: int, monitor_pid: int) -> None:
     """``--pidfile``/``--conmon-pidfile``: the container's and its monitor's pids, written at each
     start (and left in place at removal), as Podman does."""
+    from podpy.util.fsutil import atomic_write
+
     spec = rec.config.get("spec") or {}
     for path, value in ((spec.get("pidfile"), pid), (spec.get("conmon_pidfile"), monitor_pid)):
         if path and value:
             try:
-                from podpy.util.fsutil import atomic_write
-
                 atomic_write(path, str(value), fsync=False)
             except OSError as e:
                 log.warning("cannot write %s: %s", path, e.strerror or e)
@@ -424,8 +424,11 @@ def resolve_requirements(st: State, refs: list[str]) -> list[str]:
 
 def start_requirements(paths: Paths, rec: ContainerRecord) -> None:
     """Start the containers ``rec`` requires (``--requires``) that do not run, each with its own."""
-    for rid in rec.config.get("requires") or []:
-        st = open_state(paths)
+    requires = rec.config.get("requires") or []
+    if not requires:
+        return
+    st = open_state(paths)
+    for rid in requires:
         try:
             dep = refresh(st, paths, st.get(rid))
         except NotFoundError:
