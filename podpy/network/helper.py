@@ -71,6 +71,18 @@ def spawn(argv: list[str], *, log_path: str, pass_fds: tuple[int, ...] = ()) -> 
                 os.set_inheritable(fd, False)
 
 
+def read_ready(r: int, timeout: float, limit: int = 1) -> tuple[bool, bytes]:
+    """Wait up to ``timeout`` for a helper's readiness message on ``r`` (closed here): whether
+    anything came, and what (b"" when the helper closed its end without a word)."""
+    import select
+
+    try:
+        ready, _, _ = select.select([r], [], [], timeout)
+        return bool(ready), os.read(r, limit) if ready else b""
+    finally:
+        os.close(r)
+
+
 def serves(pid: int, marker: str) -> bool:
     """Is ``pid`` alive and running with ``marker`` (our netns path) on its command line?"""
     try:

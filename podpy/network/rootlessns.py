@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import select
 import shutil
 import sys
 
@@ -88,11 +87,7 @@ def start_holder(records: str, log_path: str) -> int:
                            log_path=log_path, pass_fds=(w,))  # fmt: skip
     finally:
         os.close(w)
-    try:
-        ready, _, _ = select.select([r], [], [], READY_TIMEOUT)
-        data = os.read(r, 2000) if ready else b""
-    finally:
-        os.close(r)
+    _, data = helper.read_ready(r, READY_TIMEOUT, 2000)
     if data != b"1":
         helper.stop(pid, records)
         why = data[1:].decode(errors="replace") if data.startswith(b"E") else helper.log_tail(log_path) or "no answer"

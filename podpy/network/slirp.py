@@ -14,7 +14,6 @@ import contextlib
 import ipaddress
 import json
 import os
-import select
 import socket
 
 from podpy.network import helper
@@ -72,11 +71,7 @@ def spawn(binary: str, opts: dict[str, str], netns: str, api_socket: str, log_pa
 
 def wait_ready(pid: int, r: int, netns: str, log_path: str) -> None:
     """Wait (and close ``r``) until slirp4netns says the interface is up; its log's error if it fails."""
-    try:
-        ready, _, _ = select.select([r], [], [], READY_TIMEOUT)
-        data = os.read(r, 1) if ready else b""
-    finally:
-        os.close(r)
+    ready, data = helper.read_ready(r, READY_TIMEOUT)
     if data != b"1":
         helper.stop(pid, netns)
         why = helper.log_tail(log_path) or ("no answer" if not ready else "it exited")
