@@ -15,7 +15,7 @@ import click
 
 from podpy.cli.main import LazyGroup
 from podpy.cli.main import options_of as _opts
-from podpy.cli.output import SORT_FIELDS
+from podpy.cli.output import SORT_FIELDS, confirm
 from podpy.util.errors import EXIT_PODPY, PodpyError, UsageError
 
 # ---------------------------------------------------------------------------------------------
@@ -344,11 +344,7 @@ def image_prune_cmd(ctx: click.Context, all_: bool, force: bool, filters: tuple[
             if all_
             else "all dangling images"
         )
-        click.echo(
-            f"WARNING! This command removes {what}.\nAre you sure you want to continue? [y/N] ", nl=False
-        )
-        answer = sys.stdin.readline().strip().lower()
-        if answer not in ("y", "yes"):
+        if not confirm(f"WARNING! This command removes {what}.\n"):
             return
     for i in prune(_opts(ctx).paths, all_=all_, filters=list(filters)):
         click.echo(i)

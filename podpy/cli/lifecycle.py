@@ -306,8 +306,9 @@ def prune_cmd(ctx: click.Context, force: bool, filters: tuple[str, ...]) -> None
 
     flt = parse_filters(filters)
     if not force:
-        click.echo("WARNING! This will remove all non running containers.")
-        if not click.confirm("Are you sure you want to continue?", default=False, prompt_suffix=" "):
+        from podpy.cli.output import confirm
+
+        if not confirm("WARNING! This will remove all non running containers.\n"):
             return
     paths = _paths(ctx)
     recs = [r for r in eng.list_containers(eng.open_state(paths), paths)  # not a pod's infra: it goes with its pod

@@ -176,8 +176,9 @@ def prune_cmd(ctx: click.Context, force: bool, filters: tuple[str, ...]) -> None
     from podpy.engine import networks
 
     if not force:
-        click.echo("WARNING! This will remove all networks not used by at least one container.")
-        if not click.confirm("Are you sure you want to continue?", default=False, prompt_suffix=" "):
+        from podpy.cli.output import confirm
+
+        if not confirm("WARNING! This will remove all networks not used by at least one container.\n"):
             return
     for name in networks.prune(_paths(ctx), filters):
         click.echo(name)

@@ -24,6 +24,15 @@ if TYPE_CHECKING:
 _SI = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
 
 
+def confirm(warning: str) -> bool:
+    """Podman's prompt before a prune or reset: ``warning`` (ending in a newline), then
+    ``Are you sure you want to continue? [y/N] ``; one line from stdin: y or yes goes on, anything
+    else (or EOF) is no."""
+    sys.stdout.write(warning + "Are you sure you want to continue? [y/N] ")
+    sys.stdout.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
 def human_size(size: float) -> str:
     """``units.HumanSizeWithPrecision(size, 3)`` with a space before the unit: ``4.26 MB``, ``0 B``."""
     i = 0

@@ -354,12 +354,9 @@ def prune_cmd(ctx: click.Context, force: bool) -> None:
     from podpy.engine import pods as eng
 
     if not force:
-        click.echo("WARNING! This will remove all stopped/exited pods..")
-        try:
-            answer = input("Are you sure you want to continue? [y/N] ")
-        except EOFError:
-            answer = ""
-        if answer.strip().lower() not in ("y", "yes"):
+        from podpy.cli.output import confirm
+
+        if not confirm("WARNING! This will remove all stopped/exited pods..\n"):
             return
     for pid in eng.prune(_paths(ctx)):
         click.echo(pid)

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from podpy.cli.output import confirm
 from podpy.spec.container import go_human_size
 from podpy.util.errors import UsageError
 
@@ -385,15 +386,6 @@ def _df_verbose(du: Any, now: float) -> str:
 # --- commands: version, df, prune, reset, check, doctor -----------------------------------------
 
 
-def _confirm(text: str) -> bool:
-    """Podman's prompt: the warning, ``[y/N] ``, one line from stdin; anything but y/yes (or EOF) is no."""
-    import sys
-
-    click.echo(text, nl=False)
-    answer = sys.stdin.readline().strip().lower()
-    return answer in ("y", "yes")
-
-
 @click.command("version")
 @click.option("-f", "--format", "fmt", default=None, help="Change the output format to JSON or a Go template")
 def version_cmd(fmt: str | None) -> None:
@@ -445,7 +437,7 @@ def prune_cmd(
             text += "\t- all volumes not used by at least one container\n"
         text += ("\t- all images without at least one container associated with them\n\t- all build cache\n"
                  if all_ else "\t- all dangling images\n\t- all dangling build cache\n")  # fmt: skip
-        if not _confirm(text + "\nAre you sure you want to continue? [y/N] "):
+        if not confirm(text + "\n"):
             return
     rep = prune(opts.paths, all_=all_, volumes=volumes, filters=filters)
     for title, ids in (("Pods", rep.pods), ("Containers", rep.containers), ("Volumes", rep.volumes),
@@ -473,9 +465,8 @@ def reset_cmd(opts: Any, force: bool) -> None:
             "WARNING! This will remove:\n        - all containers\n        - all images\n"
             "        - all networks\n        - all build cache\n        - all volumes\n"
             f'        - the graphRoot directory: "{paths.root}"\n        - the runRoot directory: "{paths.runroot}"\n'
-            "Are you sure you want to continue? [y/N] "
         )
-        if not _confirm(text):
+        if not confirm(text):
             return
     rep = reset(paths)
     for e in rep.errors:

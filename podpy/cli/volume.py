@@ -213,7 +213,9 @@ def prune_cmd(ctx: click.Context, force: bool, filters: tuple[str, ...]) -> None
             return
         for n in names:
             click.echo(n)
-        if not click.confirm("Are you sure you want to continue?", default=False, prompt_suffix=" "):
+        from podpy.cli.output import confirm
+
+        if not confirm(""):
             return
     for name, _ in volumes.prune(paths, flt):
         click.echo(name)
