@@ -75,6 +75,8 @@ def create_cmd(ctx: click.Context, name: str, publish: tuple[str, ...], share: s
     )  # fmt: skip
     if pod_id_file and os.path.exists(pod_id_file):
         raise PodpyError(f"pod id file exists. Ensure another pod is not using it or delete {pod_id_file}")
+    if pod_id_file and not os.path.isdir(os.path.dirname(os.path.abspath(pod_id_file))):
+        raise UsageError(f"--pod-id-file {pod_id_file}: its directory does not exist")  # before the pod exists
     if replace:
         if not opts.name:
             raise UsageError("cannot replace a pod without --name being set")

@@ -31,6 +31,9 @@ def test_pod_id_file_round(podpy, tmp_path: Path) -> None:  # type: ignore[no-un
     assert f.exists()  # left in place, as Podman leaves it
     r = podpy("pod", "rm", "--pod-id-file", str(f))
     assert (r.returncode, r.stderr) == (1, f"Error: no pod with name or ID {pid} found: no such pod\n")
+    r = podpy("pod", "create", "--pod-id-file", "/nonexistent/dir/pod.id", "--name", "never")
+    assert (r.returncode, r.stderr) == (125, "Error: --pod-id-file /nonexistent/dir/pod.id: its directory does not exist\n")
+    assert podpy("pod", "ps", "-q").stdout == ""  # nothing made
 
 
 def test_pod_create_replace(podpy) -> None:  # type: ignore[no-untyped-def]
