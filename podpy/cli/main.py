@@ -17,7 +17,10 @@ import os
 import sys
 
 from podpy import __version__
+from podpy.util.deferred import defer
 from podpy.util.errors import EXIT_PODPY, PodpyError
+
+defer("inspect")  # imported by dataclasses for a call podpy's dataclasses never make
 
 TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: importing typing costs start-up time
 if TYPE_CHECKING:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -377,12 +376,12 @@ def start_locked(st: State, paths: Paths, rec: ContainerRecord, attach: Any = No
     if attach is not None:
         attach(h)
     if own_start:
-        from podpy.runtime import executor
+        from podpy.runtime import start as runtime_start  # not the executor: none of it is needed here
 
         try:
             network_ready()
             if is_podpy_runtime(cfg.get("runtime")):
-                executor.start(runtime_root(paths, cfg.get("runtime")), rec.id)
+                runtime_start.start(runtime_root(paths, cfg.get("runtime")), rec.id)
             else:
                 _external_start(paths, rec)
         except PodpyError as e:
@@ -498,6 +497,8 @@ def stop_locked(
     if rec.state not in ACTIVE:
         return rec
     _join_userns(paths)
+    import signal  # enums: not imported for ``run``
+
     from podpy.engine.health import mark_stopped_by_user
 
     mark_stopped_by_user(state_dir(paths, rec.id))  # before the signal: the monitor must not restart it
@@ -524,7 +525,7 @@ def stop(paths: Paths, ref: str, timeout: float | None = None) -> ContainerRecor
         return stop_locked(st, paths, st.get(rec.id), timeout)
 
 
-def kill(paths: Paths, ref: str, sig: int = signal.SIGKILL) -> ContainerRecord:
+def kill(paths: Paths, ref: str, sig: int = 9) -> ContainerRecord:  # SIGKILL
     st = open_state(paths)
     rec = st.get(ref)
     with st.lock(rec.id):
@@ -839,7 +840,7 @@ def inspect(paths: Paths, rec: ContainerRecord) -> dict[str, Any]:
             "OnBuild": None,
             "Labels": rec.labels or None,
             "Annotations": dict(spec.get("annotations") or {}),
-            "StopSignal": int(cfg.get("stop_signal") or signal.SIGTERM),
+            "StopSignal": int(cfg.get("stop_signal") or 15),  # SIGTERM
             **health.inspect_config_extras(rec),  # Healthcheck, HealthcheckOnFailureAction
             "CreateCommand": list(cfg.get("create_command") or []),
             "StopTimeout": stop_timeout(rec),

@@ -437,6 +437,35 @@ def _ready() -> None:
     """Nothing left to wait for."""
 
 
+_EARLY: dict[str, Callable[[], None]] = {}  # cid -> wait for its namespace, being made (``start_early``)
+
+
+def start_early(paths: Paths, spec: ContainerSpec, cid: str) -> None:
+    """``run``: start making the container's own network namespace now, in a thread, so that the
+    kernel's milliseconds overlap with the rest of ``create``; ``setup`` waits for it and goes on.
+    Only for slirp4netns and pasta, the modes whose namespace podpy makes (not pods' members)."""
+    if spec.pod or spec.network in ("none", "host") or spec.network.startswith("ns:"):
+        return
+    mode = _mode(spec)
+    if mode.kind in ("container", "bridge") or not mode.has_helper:
+        return
+    from podpy.network import netns
+
+    _EARLY[cid] = netns.create_in_background(netns_path(paths, cid))
+
+
+def drop_early(paths: Paths, cid: str) -> None:
+    """``create`` failed: wait for the namespace ``start_early`` is making and remove it."""
+    wait = _EARLY.pop(cid, None)
+    if wait is None:
+        return
+    from podpy.network import netns
+
+    with contextlib.suppress(PodpyError):
+        wait()
+        netns.remove(netns_path(paths, cid))
+
+
 def setup(paths: Paths, rec: Any, st: Any = None, *, defer: bool = False) -> Callable[[], None]:
     """Before the runtime creates the container: its network namespace, helper and port forwards.
 
@@ -454,7 +483,11 @@ def setup(paths: Paths, rec: Any, st: Any = None, *, defer: bool = False) -> Cal
     if network in ("none", "host") or network.startswith("ns:"):
         return _ready
     try:
-        finish = _setup(paths, rec, network, list(rec.config.get("ports") or spec.get("ports") or []))
+        made = _EARLY.pop(rec.id, None)
+        if made is not None:
+            made()  # its error is handled as any other, below
+        ports = list(rec.config.get("ports") or spec.get("ports") or [])
+        finish = _setup(paths, rec, network, ports, made=made is not None)
         if not defer:
             finish()
         return finish
@@ -472,9 +505,9 @@ def setup(paths: Paths, rec: Any, st: Any = None, *, defer: bool = False) -> Cal
         raise
 
 
-def _setup(paths: Paths, rec: Any, network: str, ports: list[dict[str, Any]]) -> Callable[[], None]:
+def _setup(paths: Paths, rec: Any, network: str, ports: list[dict[str, Any]], made: bool = False) -> Callable[[], None]:
     """Everything up to starting the helper; what is left (slirp4netns ready, port forwards) is the
-    function returned."""
+    function returned. ``made``: the namespace exists already (``start_early``)."""
     from podpy.network import helper, netns, options
 
     mode = options.parse_network(network)
@@ -486,15 +519,18 @@ def _setup(paths: Paths, rec: Any, network: str, ports: list[dict[str, Any]]) ->
         return _ready
     if not mode.has_helper:
         return _ready
-    teardown(paths, rec.id)  # leftovers of a start that was killed half-way
+    if not made:
+        teardown(paths, rec.id)  # leftovers of a start that was killed half-way
     forwarded = _forwarded(mode, ports)
     listeners = _listen(forwarded)  # bound for real: the forwarder gets them (our copies closed below)
     try:
         _check_ports_free([p for p in ports if p not in forwarded])
-        binary = helper.find(mode.kind)
+        # slirp4netns: ``helper.spawn`` looks it up (shutil, which ``find`` imports, costs ``run`` ~1 ms)
+        binary = mode.kind if mode.kind == "slirp4netns" else helper.find(mode.kind)
         helper.check_tun()
         ns = netns_path(paths, rec.id)
-        netns.create(ns)
+        if not made:
+            netns.create(ns)
         record: dict[str, Any] = {"kind": mode.kind, "netns": ns, "pid": 0, **({"port_pid": 0} if listeners else {})}
         atomic_write(_record_path(paths, rec.id), json.dumps(record), fsync=False)
         if mode.kind == "slirp4netns":

@@ -253,11 +253,12 @@ run_overrides: contextvars.ContextVar[dict[str, Any] | None] = contextvars.Conte
 
 def create(paths: Paths, spec: ContainerSpec, *, pull: str = "missing", storage_driver: str | None = None,
            pull_kwargs: dict[str, Any] | None = None, runtime: str | None = None, cidfile: str | None = None,
-           replace: bool = False) -> ContainerRecord:  # fmt: skip
+           replace: bool = False, starting: bool = False) -> ContainerRecord:  # fmt: skip
     """``podpy create``: the record (name claimed first, atomically), the rootfs and the bundle.
 
     Leaves the container "created" with its rootfs mounted; ``containers.start`` runs it. A failure
-    before that leaves nothing behind (no record, no directory).
+    before that leaves nothing behind (no record, no directory). ``starting``: it is started right
+    after (``run``), so its network namespace is made meanwhile (``network.start_early``).
     """
     from podpy.engine import autoupdate, containers, health, network
     from podpy.engine.names import random_name
@@ -316,6 +317,8 @@ def create(paths: Paths, spec: ContainerSpec, *, pull: str = "missing", storage_
     cdir = containers_dir(paths) / cid
     mounted = None
     try:
+        if starting:
+            network.start_early(paths, spec, cid)
         cdir.mkdir(parents=True, mode=0o700)
         host = rs.HostLimits.current()
         uidm, gidm, kuid, kgid = rs.userns_mappings(spec.userns, host) if spec.userns != "host" else ([], [], -1, -1)
@@ -381,6 +384,7 @@ def create(paths: Paths, spec: ContainerSpec, *, pull: str = "missing", storage_
         if cidfile:
             atomic_write(cidfile, cid, fsync=False)
     except BaseException:
+        network.drop_early(paths, cid)
         if mounted is not None:
             with contextlib.suppress(PodpyError):
                 unmount_rootfs(mounted)
@@ -597,19 +601,16 @@ def _wait_cleaned_up(paths: Paths, cid: str, timeout: float = 30.0) -> None:
 
 
 def _early_monitor(paths: Paths, spec: ContainerSpec, runtime: str | None) -> Any:
-    """``run -d`` with an external runtime (runc): start the monitor now, so that its interpreter
-    starts on the other CPU while this process creates the container; ``containers.start`` hands it
-    the config. None for podpy's runtime, whose monitor is forked later and creates the container
-    in-process (``monitor.spawn``)."""
-    from podpy.engine.containers import is_podpy_runtime
-
-    if is_podpy_runtime(runtime):
-        return None
+    """``run -d``: start the monitor now, so that its start-up runs on the other CPU while this
+    process creates the container; ``containers.start`` hands it the config. With podpy's runtime
+    it is an adopting monitor that loads the runtime meanwhile and creates the container in-process
+    (``monitor.spawn``); with runc, the monitor's interpreter."""
+    from podpy.engine.containers import runtime_entry
     from podpy.monitor.spawn import PendingMonitor
     from podpy.rootless.userns import ensure_userns
 
     ensure_userns(paths)  # the monitor must be forked inside podpy's namespace
-    return PendingMonitor(passthrough=getattr(spec, "log_driver", "") == "passthrough")
+    return PendingMonitor(passthrough=getattr(spec, "log_driver", "") == "passthrough", adopt=runtime_entry(runtime))
 
 
 def run(paths: Paths, spec: ContainerSpec, *, pull: str = "missing", storage_driver: str | None = None,
@@ -631,7 +632,7 @@ def run(paths: Paths, spec: ContainerSpec, *, pull: str = "missing", storage_dri
     monitor = _early_monitor(paths, spec, runtime) if detach and not create_only else None
     try:
         rec = create(paths, spec, pull=pull, storage_driver=storage_driver, pull_kwargs=pull_kwargs,
-                     runtime=runtime, cidfile=cidfile, replace=replace)  # fmt: skip
+                     runtime=runtime, cidfile=cidfile, replace=replace, starting=not create_only)  # fmt: skip
     except BaseException:
         if monitor is not None:
             monitor.cancel()

@@ -97,6 +97,8 @@ class ContainerRecord:
 
 @dataclass
 class Event:
+    """One entry of the event log (``podpy events``)."""
+
     seq: int
     time_ns: int
     type: str

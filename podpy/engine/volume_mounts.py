@@ -18,7 +18,6 @@ import os
 import stat
 from pathlib import Path
 
-from podpy.engine import volumes
 from podpy.spec.container import ContainerSpec, Mount
 from podpy.util.errors import NotFoundError, PodpyError, StoreError
 from podpy.util.paths import Paths
@@ -48,6 +47,8 @@ def resolve(paths: Paths, spec: ContainerSpec, image_cfg: dict[str, Any], rootfs
             taken.add(dest)
     if not any(m.type == "volume" for m in mounts):
         return spec if mounts == spec.mounts else dataclasses.replace(spec, mounts=mounts)
+    from podpy.engine import volumes  # only with volumes: not on a plain ``run``'s path
+
     made: list[str] = []
     out: list[Mount] = []
     try:
@@ -63,6 +64,8 @@ def resolve(paths: Paths, spec: ContainerSpec, image_cfg: dict[str, Any], rootfs
 
 def _resolve_one(paths: Paths, m: Mount, rootfs: Path, uid: int, gid: int, idmap: IdMap | None,
                  made: list[str]) -> Mount:  # fmt: skip
+    from podpy.engine import volumes
+
     if m.source:
         try:
             vol = volumes.get(paths, m.source) if "/" not in m.source else None
@@ -227,6 +230,8 @@ def inspect_mount(m: dict[str, Any], paths: Paths | None = None) -> dict[str, An
     opts = list(m.get("options") or [])
     rw = "ro" not in opts
     if m.get("volume"):
+        from podpy.engine import volumes
+
         data = str(volumes.mountpoint(paths, m["volume"])) if paths is not None else m.get("source")
         shown = [o for o in opts if o not in ("ro", "rw", "rprivate", "private", "shared", "rshared",
                                                "slave", "rslave")]  # fmt: skip

@@ -18,6 +18,7 @@ interpreter starts while the CLI still creates the container.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import marshal
 import os
@@ -117,6 +118,8 @@ class MonitorConfig:
 
 @dataclass
 class MonitorHandle:
+    """A started container as its monitor reported it."""
+
     pid: int  # the container's pid
     monitor_pid: int
     monitor_start: int  # /proc start time of the monitor (0 if it had already exited)
@@ -158,18 +161,23 @@ def _stdio_to_null() -> None:
 
 
 class PendingMonitor:
-    """A monitor started before its configuration exists (``run -d`` with an external runtime: its
-    interpreter starts while the CLI still mounts the rootfs and writes the bundle, on the other CPU).
-    ``start(cfg)`` hands it the configuration and waits for its report; ``cancel()`` lets it exit
-    without doing anything.
+    """A monitor started before its configuration exists, so that its start-up runs on the other CPU
+    while the CLI still mounts the rootfs and writes the bundle (``run -d``). ``start(cfg)`` hands it
+    the configuration and waits for its report; ``cancel()`` lets it exit without doing anything.
+
+    With an external runtime it is the monitor interpreter, started at once. With ``adopt`` (podpy's
+    runtime CLI entry point, ``module:function``) it is an adopting monitor (``_adopt``): forked from
+    this process, it imports the runtime and the monitor now and creates the container in-process
+    once the configuration arrives.
 
     Start it inside podpy's user namespace (it keeps the namespaces it is forked in).
     ``passthrough``: the monitor keeps this process's stdio (``--log-driver passthrough``).
     """
 
-    def __init__(self, *, python: str | None = None, passthrough: bool = False) -> None:
+    def __init__(self, *, python: str | None = None, passthrough: bool = False, adopt: str | None = None) -> None:
         self.python = python
         self.passthrough = passthrough
+        self.adopt = adopt
         self._cfg_r, self._cfg_w = os.pipe()
         self._r, w = os.pipe()
         argv = monitor_argv(self._cfg_r, w, python)
@@ -181,7 +189,12 @@ class PendingMonitor:
                 os.close(self._r)
                 os.close(self._cfg_w)
                 _detach(passthrough)
-                close_all_but([w, self._cfg_r])  # nothing of the CLI's (or its shell's) in the monitor
+                # nothing of the CLI's (or its shell's) in the monitor: no lock of the CLI's held by it
+                # (the cyclic GC stays off, so no object of the CLI's closes a reused fd number)
+                gc.disable()
+                close_all_but([w, self._cfg_r])
+                if adopt:
+                    _adopt_when_configured(self._cfg_r, w, adopt, argv[:-2])
                 for fd in (w, self._cfg_r):
                     os.set_inheritable(fd, True)
                 os.execv(argv[0], argv)
@@ -189,7 +202,13 @@ class PendingMonitor:
                 os._exit(127)
         for fd in (w, self._cfg_r):
             os.close(fd)
-        os.waitpid(pid, 0)
+        self._child = pid  # exits at once (``_detach``): reaped later, not waited for here
+
+    def _reap(self) -> None:
+        if self._child:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self._child, 0)
+            self._child = 0
 
     def cancel(self) -> None:
         """The container will not be started: the monitor reads an empty configuration and exits."""
@@ -197,6 +216,7 @@ class PendingMonitor:
             with contextlib.suppress(OSError):
                 os.close(fd)
         self._cfg_w = self._r = -1
+        self._reap()
 
     def start(self, cfg: MonitorConfig, timeout: float | None = None) -> MonitorHandle:
         """Give the monitor ``cfg`` (resolved) and wait until the container runs or failed to start."""
@@ -211,8 +231,29 @@ class PendingMonitor:
         finally:
             os.close(self._cfg_w)
             self._cfg_w = -1
+        self._reap()
         r, self._r = self._r, -1
         return _await_report(r, cfg, timeout)
+
+
+def _adopt_when_configured(cfg_r: int, sync_w: int, entry: str, argv: list[str]) -> None:  # pragma: no cover
+    """In an early adopting monitor (forked child): load the runtime and the monitor while the CLI
+    prepares the container, then wait for the configuration and adopt (never returns). An empty
+    configuration (``cancel``, or the CLI died): exit quietly."""
+    import importlib
+
+    from podpy.monitor import main as monitor_main
+
+    module, _, func = entry.partition(":")
+    runtime_main = getattr(importlib.import_module(module), func)
+    chunks = []
+    while chunk := os.read(cfg_r, 65536):
+        chunks.append(chunk)
+    os.close(cfg_r)
+    if not chunks:
+        os._exit(0)
+    monitor_main.adopt(marshal.loads(b"".join(chunks)), sync_w, runtime_main, argv)
+    os._exit(127)
 
 
 MAX_CONFIG = 60000  # marshalled; a pipe holds 64 KiB, and the adopting monitor adds a little to it
@@ -304,7 +345,7 @@ def spawn_monitor(
     """
     cfg = cfg.resolved()
     passthrough = cfg.log_driver == "passthrough"
-    if pending is not None and (adopt or pending.passthrough != passthrough):
+    if pending is not None and (adopt != pending.adopt or pending.passthrough != passthrough):
         pending.cancel()  # not needed, or its stdio is not what this configuration needs
         pending = None
     try:
@@ -325,7 +366,7 @@ def spawn_monitor(
         if pending is not None:
             pending.cancel()
         raise
-    if adopt:
+    if adopt and pending is None:
         return _await_report(_adopt(cfg, adopt, python, passthrough), cfg, timeout)
     if pending is None:
         pending = PendingMonitor(python=python, passthrough=passthrough)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import time
 
@@ -23,14 +22,20 @@ TUN = "/dev/net/tun"
 
 def find(name: str) -> str:
     """The helper's path on $PATH, or an error naming the Debian package that has it."""
+    import shutil  # bz2, lzma, zlib: not on ``run``'s path, whose slirp4netns ``spawn`` looks up itself
+
     path = shutil.which(name)
     if path is None:
-        raise PodpyError(
-            f'could not find {name}, the network namespace can\'t be configured: exec: "{name}": '
-            f"executable file not found in $PATH: install the {PACKAGES[name]} package "
-            f"(apt-get install {PACKAGES[name]})"
-        )
+        raise not_found(name)
     return path
+
+
+def not_found(name: str) -> PodpyError:
+    return PodpyError(
+        f'could not find {name}, the network namespace can\'t be configured: exec: "{name}": '
+        f"executable file not found in $PATH: install the {PACKAGES[name]} package "
+        f"(apt-get install {PACKAGES[name]})"
+    )
 
 
 def check_tun() -> None:
@@ -46,7 +51,8 @@ def check_tun() -> None:
 def spawn(argv: list[str], *, log_path: str, pass_fds: tuple[int, ...] = ()) -> int:
     """Start ``argv`` in a new session with cwd ``/``, stdin /dev/null and stdout/stderr to ``log_path``,
     keeping ``pass_fds``; its pid. ``posix_spawn`` (vfork+exec), not fork: forking this big Python
-    process cost ~3 ms. It is our child until we exit (``stop`` reaps it); then init's or a subreaper's."""
+    process cost ~3 ms. It is our child until we exit (``stop`` reaps it); then init's or a subreaper's.
+    A bare helper name (``argv[0]``) is looked up on $PATH, and ``not_found`` says which package has it."""
     out = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC, 0o600)
     cwd = os.open(".", os.O_RDONLY | os.O_CLOEXEC) if os.path.exists(".") else -1
     try:
@@ -56,8 +62,12 @@ def spawn(argv: list[str], *, log_path: str, pass_fds: tuple[int, ...] = ()) -> 
         actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                    (os.POSIX_SPAWN_DUP2, out, 1), (os.POSIX_SPAWN_DUP2, out, 2)]  # fmt: skip
         # default dispositions and no blocked signal, whatever the caller had: ``stop``'s SIGTERM must end it
-        return os.posix_spawn(argv[0], argv, os.environ, file_actions=actions, setsid=True, setsigmask=(),
-                              setsigdef=(signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM))  # fmt: skip
+        return os.posix_spawnp(argv[0], argv, os.environ, file_actions=actions, setsid=True, setsigmask=(),
+                               setsigdef=(signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM))  # fmt: skip
+    except FileNotFoundError as e:
+        if "/" not in argv[0] and argv[0] in PACKAGES:
+            raise not_found(argv[0]) from None
+        raise PodpyError(f"could not start {os.path.basename(argv[0])}: {e.strerror or e}") from None
     except OSError as e:
         raise PodpyError(f"could not start {os.path.basename(argv[0])}: {e.strerror or e}") from None
     finally:

@@ -18,15 +18,18 @@ from podpy.util.errors import PodpyError
 
 
 def _loopback_up() -> None:
+    import _socket  # not ``socket``: its enums cost ``run`` start-up time
     import fcntl
-    import socket
     import struct
 
     siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sk:
+    sk = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    try:
         req = fcntl.ioctl(sk.fileno(), siocgifflags, struct.pack("16sH22x", b"lo", 0))
         flags = struct.unpack("16sH22x", req)[1]
         fcntl.ioctl(sk.fileno(), siocsifflags, struct.pack("16sH22x", b"lo", flags | iff_up))
+    finally:
+        sk.close()
 
 
 def is_mounted(path: str) -> bool:
@@ -39,22 +42,50 @@ def is_mounted(path: str) -> bool:
 
 def create(path: str) -> None:
     """Make a new network namespace and pin it at ``path`` (which must not hold one yet)."""
+    create_in_background(path)()
+
+
+def create_in_background(path: str) -> Callable[[], None]:
+    """Start making the namespace at ``path`` in a short-lived thread; the function returned waits
+    for it and raises its error (the path is then gone).
+
+    A thread, not a fork: unsharing a network namespace changes only the calling thread's, which
+    ends with the thread (the bind mount keeps the namespace). The kernel takes milliseconds to make
+    one, with the GIL released, so ``run`` goes on meanwhile. ``_thread``, not ``threading``: built
+    in, nothing to import.
+    """
+    import _thread
+
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
     os.close(fd)
+    done = _thread.allocate_lock()
+    done.acquire()
+    errors: list[BaseException] = []
 
     def make() -> None:
-        sc = syscalls.get()
-        sc.unshare(syscalls.CLONE_NEWNET)
-        _loopback_up()
-        sc.mount("/proc/self/ns/net", path, None, syscalls.MS_BIND)
+        try:
+            sc = syscalls.get()
+            sc.unshare(syscalls.CLONE_NEWNET)
+            _loopback_up()
+            sc.mount("/proc/thread-self/ns/net", path, None, syscalls.MS_BIND)
+        except BaseException as e:  # noqa: BLE001 - raised by ``wait``
+            errors.append(e)
+        finally:
+            done.release()
 
-    try:
-        in_netns("", make)
-    except PodpyError as e:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-        raise PodpyError(f"creating the network namespace {path}: {e.message}") from None
+    _thread.start_new_thread(make, ())
+
+    def wait() -> None:
+        with done:
+            pass
+        if errors:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            e = errors[0]
+            raise PodpyError(f"creating the network namespace {path}: {getattr(e, 'strerror', None) or e}")
+
+    return wait
 
 
 def remove(path: str) -> None:

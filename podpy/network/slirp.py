@@ -14,7 +14,6 @@ import contextlib
 import ipaddress
 import json
 import os
-import socket
 
 from podpy.network import helper
 from podpy.util.errors import PodpyError
@@ -83,6 +82,8 @@ def wait_ready(pid: int, r: int, netns: str, log_path: str) -> None:
 
 def api(api_socket: str, request: dict[str, object]) -> dict[str, object]:
     """One request on the API socket (one connection each, as slirp4netns expects)."""
+    import socket  # only for port forwards through slirp4netns itself: not on ``run``'s usual path
+
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(5)
         try:

@@ -15,21 +15,23 @@ It behaves like runc as seen through the OCI runtime CLI, so the monitor can dri
   namespace (rootless Podman runs runc the same way).
 
 Seccomp: ``linux.seccomp`` is compiled to classic BPF by :mod:`podpy.runtime.seccomp` (x86_64)
-and installed just before the user switch; what cannot be compiled is refused at create time.
+once, at create time in the caller (what cannot be compiled is refused before anything runs); the
+init inherits the program across fork and installs it just before the user switch.
+
+Imports: ``shutil`` (cleanup only) is imported where it is used, in the caller; the sockets use
+``_socket`` (the ``socket`` module's selectors/array/enum wrappers cost ~2 ms of each create).
 """
 
 from __future__ import annotations
 
+import _socket
 import contextlib
 import errno
 import fcntl
 import json
 import os
 import resource
-import select
-import shutil
 import signal
-import socket
 import stat
 import struct
 import sys
@@ -41,6 +43,8 @@ from pathlib import Path
 from podpy.runtime import mounts as mnt
 from podpy.runtime import seccomp
 from podpy.runtime.rootpath import mkdir_in_root
+from podpy.runtime.start import read_state, start, status
+from podpy.runtime.start import state_dir as _state_dir
 from podpy.util import syscalls as sc_mod
 from podpy.util.errors import EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, PodpyError
 from podpy.util.signals import proxy_signals, restore_handlers
@@ -108,13 +112,14 @@ class ContainerState:
 # ---------------------------------------------------------------------------------------------
 
 
-def _state_dir(root: str | os.PathLike[str], cid: str) -> Path:
-    if not cid or "/" in cid or cid in (".", "..") or len(cid) > 1024:
-        raise PodpyError(f"invalid container id {cid!r}")
-    return Path(root) / cid
-
-
 def load_config(bundle: str | os.PathLike[str]) -> dict[str, Any]:
+    """The bundle's config.json, validated (see ``_validate``)."""
+    cfg = _read_config(bundle)
+    _validate(cfg)
+    return cfg
+
+
+def _read_config(bundle: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(bundle) / "config.json"
     try:
         with open(path, "rb") as f:
@@ -123,19 +128,21 @@ def load_config(bundle: str | os.PathLike[str]) -> dict[str, Any]:
         raise PodpyError(f"{path}: no such file: not an OCI bundle") from None
     except ValueError as e:
         raise PodpyError(f"{path}: invalid JSON: {e}") from None
-    _validate(cfg)
     return cfg
 
 
-def _validate(cfg: dict[str, Any]) -> None:
+def _validate(cfg: dict[str, Any]) -> bytes | None:
+    """Refuse what the runtime cannot run, before anything runs. Returns the compiled seccomp filter
+    (None without ``linux.seccomp``), so that ``create`` compiles it only once: the init inherits it."""
     proc = cfg.get("process") or {}
     if not proc.get("args"):
         raise PodpyError("config.json: process.args must not be empty")
     if not (cfg.get("root") or {}).get("path"):
         raise PodpyError("config.json: root.path is required")
     linux = cfg.get("linux") or {}
-    if linux.get("seccomp"):
-        seccomp.compile_filter(linux["seccomp"])  # refuses what it cannot enforce, before anything runs
+    prog = None
+    if linux.get("seccomp"):  # compiling refuses what it cannot enforce, before anything runs
+        prog = seccomp.compile_filter(linux["seccomp"])
     new_userns = False
     for ns in linux.get("namespaces") or []:
         t = ns.get("type")
@@ -146,6 +153,7 @@ def _validate(cfg: dict[str, Any]) -> None:
         raise PodpyError(
             "config.json: uidMappings and gidMappings go with a new user namespace, and it needs both"
         )
+    return prog
 
 
 def create(
@@ -163,7 +171,8 @@ def create(
     master over the unix socket ``console_socket`` (SCM_RIGHTS), as the OCI runtime CLI specifies.
     """
     bundle = os.path.abspath(bundle)
-    cfg = load_config(bundle)
+    cfg = _read_config(bundle)
+    seccomp_prog = _validate(cfg)  # load_config's checks, keeping the compiled filter for the init
     if (cfg.get("process") or {}).get("terminal") and not console_socket:
         raise PodpyError("process.terminal is set: a --console-socket is required")
     sdir = _state_dir(root, cid)
@@ -177,7 +186,7 @@ def create(
         fifo = sdir / "exec.fifo"
         os.mkfifo(fifo, 0o622)  # as runc: the init may write it after switching user (dir is 0700)
         os.chmod(fifo, 0o622)
-        pid = _spawn(cfg, bundle, str(fifo), preserve_fds, console_socket)
+        pid = _spawn(cfg, bundle, str(fifo), preserve_fds, console_socket, seccomp_prog)
         state = {
             "id": cid,
             "pid": pid,
@@ -196,49 +205,17 @@ def create(
         if pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        import shutil
+
         shutil.rmtree(sdir, ignore_errors=True)
         raise
 
 
-def start(root: str | os.PathLike[str], cid: str, timeout: float = 10.0) -> None:
-    """Let the created container exec its process (opens the other end of ``exec.fifo``)."""
-    sdir = _state_dir(root, cid)
-    st = state(root, cid)
-    if st.status != "created":
-        raise PodpyError(f"container {cid} is {st.status}, not created: cannot start it")
-    fifo = sdir / "exec.fifo"
-    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            r, _, _ = select.select([fd], [], [], 0.05)
-            if r:
-                try:
-                    if os.read(fd, 1):
-                        break
-                except BlockingIOError:
-                    pass
-            if not _alive(st.pid, _read_state(sdir).get("start_time")):
-                raise PodpyError(f"container {cid} exited before it could be started")
-            if time.monotonic() > deadline:
-                raise PodpyError(f"container {cid} did not start within {timeout:.0f}s")
-    finally:
-        os.close(fd)
-    with contextlib.suppress(FileNotFoundError):
-        fifo.unlink()
-
-
 def state(root: str | os.PathLike[str], cid: str) -> ContainerState:
     sdir = _state_dir(root, cid)
-    data = _read_state(sdir)
-    pid = int(data["pid"])
-    if not _alive(pid, data.get("start_time")):
-        status = "stopped"
-    elif (sdir / "exec.fifo").exists():
-        status = "created"
-    else:
-        status = "running"
-    return ContainerState(cid, pid, data["bundle"], status, data["created"], data.get("annotations") or {})
+    data = read_state(sdir)
+    return ContainerState(cid, int(data["pid"]), data["bundle"], status(sdir, data), data["created"],
+                          data.get("annotations") or {})  # fmt: skip
 
 
 def kill(root: str | os.PathLike[str], cid: str, sig: int = signal.SIGTERM) -> None:
@@ -249,6 +226,8 @@ def kill(root: str | os.PathLike[str], cid: str, sig: int = signal.SIGTERM) -> N
 
 
 def delete(root: str | os.PathLike[str], cid: str, force: bool = False) -> None:
+    import shutil
+
     sdir = _state_dir(root, cid)
     if not sdir.exists():
         raise PodpyError(f"container {cid} does not exist")
@@ -327,13 +306,6 @@ def exit_code(status: int) -> int:
     return os.WEXITSTATUS(status)
 
 
-def _read_state(sdir: Path) -> dict[str, Any]:
-    try:
-        return json.loads((sdir / "state.json").read_text())
-    except FileNotFoundError:
-        raise PodpyError(f"container {sdir.name} does not exist") from None
-
-
 def _start_time(pid: int) -> str | None:
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -342,24 +314,13 @@ def _start_time(pid: int) -> str | None:
         return None
 
 
-def _alive(pid: int, start_time: str | None) -> bool:
-    """Alive and the same process (pid not reused); a zombie counts as stopped."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return False
-    if fields[0] in ("Z", "X"):
-        return False
-    return start_time is None or fields[19] == start_time
-
-
 # ---------------------------------------------------------------------------------------------
 # spawning: caller -> intermediate (namespaces) -> init (PID 1)
 # ---------------------------------------------------------------------------------------------
 
 
-def _spawn(cfg: dict[str, Any], bundle: str, fifo: str, preserve_fds: int, console: str | None) -> int:
+def _spawn(cfg: dict[str, Any], bundle: str, fifo: str, preserve_fds: int, console: str | None,
+           seccomp_prog: bytes | None) -> int:  # fmt: skip
     # Keep our pipe ends above the preserved fds so they never clobber them.
     low = 3 + preserve_fds
     r0, w0 = os.pipe()
@@ -376,7 +337,7 @@ def _spawn(cfg: dict[str, Any], bundle: str, fifo: str, preserve_fds: int, conso
     if mid == 0:  # intermediate child
         try:
             _close_inherited(low, (w, go_r))
-            _intermediate(cfg, bundle, fifo, w, preserve_fds, console, go_r)
+            _intermediate(cfg, bundle, fifo, w, preserve_fds, console, go_r, seccomp_prog)
         except BaseException as e:  # noqa: BLE001 - must never return into the caller's code
             _send(w, {"error": _describe(e), "code": 1})
         os._exit(1)
@@ -507,7 +468,8 @@ def _intermediate(
     w: int,
     preserve_fds: int,
     console: str | None,
-    go_r: int = -1,
+    go_r: int,
+    seccomp_prog: bytes | None,
 ) -> NoReturn:
     sc = sc_mod.get()
     namespaces = (cfg.get("linux") or {}).get("namespaces") or []
@@ -538,7 +500,7 @@ def _intermediate(
     pid = os.fork()
     if pid == 0:
         try:
-            _init(cfg, bundle, early, w, preserve_fds)
+            _init(cfg, bundle, early, w, preserve_fds, seccomp_prog)
         except _ExecError as e:
             _send(w, {"error": e.message, "code": e.code})
         except BaseException as e:  # noqa: BLE001
@@ -560,12 +522,12 @@ class _ExecError(Exception):
 # ---------------------------------------------------------------------------------------------
 
 
-def _open_sync(cfg: dict[str, Any], fifo: str, console: str | None) -> tuple[int, socket.socket | None]:
+def _open_sync(cfg: dict[str, Any], fifo: str, console: str | None) -> tuple[int, _socket.socket | None]:
     """The exec FIFO (O_PATH) and, with a terminal, the connected console socket."""
     fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
     console_sock = None
     if (cfg.get("process") or {}).get("terminal"):
-        console_sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        console_sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         console_sock.connect(console)
     return fifo_fd, console_sock
 
@@ -580,8 +542,14 @@ def default_signals() -> None:
 
 
 def _init(
-    cfg: dict[str, Any], bundle: str, early: tuple[int, socket.socket | None], w: int, preserve_fds: int
+    cfg: dict[str, Any],
+    bundle: str,
+    early: tuple[int, _socket.socket | None],
+    w: int,
+    preserve_fds: int,
+    seccomp_prog: bytes | None,
 ) -> NoReturn:
+    """The container init. ``seccomp_prog``: ``linux.seccomp`` as compiled by ``create``'s ``_validate``."""
     sc = sc_mod.get()
     proc = cfg["process"]
     linux = cfg.get("linux") or {}
@@ -647,7 +615,10 @@ def _init(
     if linux.get("seccomp"):
         # Installed while we still hold CAP_SYS_ADMIN (needed without no_new_privs); what the
         # init does afterwards (setuid, capset, chdir, exec) is allowed by any sane profile.
-        sc.seccomp_set_filter(seccomp.compile_filter(linux["seccomp"]))
+        # Compiled by create in the caller (inherited across fork); compiled here only if not given.
+        if seccomp_prog is None:
+            seccomp_prog = seccomp.compile_filter(linux["seccomp"])
+        sc.seccomp_set_filter(seccomp_prog)
     _set_user_and_caps(proc)
 
     env = list(proc.get("env") or [])
@@ -757,14 +728,16 @@ def _sysctls(sysctl: dict[str, str]) -> None:
             raise PodpyError(f"setting sysctl {key}={value}: {_oserr(e)}") from None
 
 
-def _setup_console(sock: socket.socket, uid: int) -> None:
+def _setup_console(sock: _socket.socket, uid: int) -> None:
     """Allocate a PTY in the container's devpts, send the master, make the slave our terminal."""
     tiocsptlck, tiocgptpeer, tiocsctty = 0x40045431, 0x5441, 0x540E
     master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     try:
         fcntl.ioctl(master, tiocsptlck, struct.pack("i", 0))
         slave = fcntl.ioctl(master, tiocgptpeer, os.O_RDWR | os.O_NOCTTY)
-        socket.send_fds(sock, [b"podpy-console"], [master])
+        # socket.send_fds without the socket module: one SCM_RIGHTS message
+        rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack("i", master))]
+        sock.sendmsg([b"podpy-console"], rights)
     finally:
         os.close(master)
         sock.close()
@@ -781,10 +754,13 @@ def _setup_console(sock: socket.socket, uid: int) -> None:
 def _loopback_up() -> None:
     """A new network namespace starts with ``lo`` down; Podman's containers see it up."""
     siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sk:
+    sk = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    try:
         req = struct.pack("16sH22x", b"lo", 0)
         flags = struct.unpack("16sH22x", fcntl.ioctl(sk.fileno(), siocgifflags, req))[1]
         fcntl.ioctl(sk.fileno(), siocsifflags, struct.pack("16sH22x", b"lo", flags | iff_up))
+    finally:
+        sk.close()
 
 
 def _open_null() -> int:

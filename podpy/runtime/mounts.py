@@ -64,6 +64,8 @@ _ST_TO_MS = {1: sc_mod.MS_RDONLY, 2: sc_mod.MS_NOSUID, 4: sc_mod.MS_NODEV, 8: sc
 
 @dataclass(frozen=True)
 class MountOptions:
+    """An OCI mount's options as mount(2) takes them: flags, propagation, the data string."""
+
     flags: int
     propagation: int
     data: str

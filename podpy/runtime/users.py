@@ -17,6 +17,8 @@ MAX_DB_SIZE = 4 * 1024 * 1024  # a real /etc/passwd is a few KiB
 
 @dataclass(frozen=True)
 class ExecUser:
+    """The user the container's process runs as, resolved in the rootfs' /etc/passwd and /etc/group."""
+
     uid: int
     gid: int
     additional_gids: list[int] = field(default_factory=list)
@@ -25,6 +27,8 @@ class ExecUser:
 
 @dataclass(frozen=True)
 class _Entry:
+    """One line of /etc/passwd or /etc/group."""
+
     name: str
     id: int
     gid: int  # passwd: primary gid; group: unused

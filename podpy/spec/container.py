@@ -86,6 +86,8 @@ class Mount:
 
 @dataclass(frozen=True)
 class Ulimit:
+    """One --ulimit: an rlimit with its soft and hard values."""
+
     type: str  # OCI name, e.g. RLIMIT_NOFILE
     soft: int
     hard: int

@@ -13,6 +13,8 @@ _DIGEST_RE = re.compile(r"^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-f0-9]+)$")
 
 @dataclass(frozen=True, order=True)
 class Digest:
+    """A validated ``algorithm:hex`` digest (a docstring spares ``dataclass`` building one at import)."""
+
     algorithm: str
     hex: str
 

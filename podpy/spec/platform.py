@@ -20,6 +20,8 @@ _ARCH_ALIASES = {
 
 @dataclass(frozen=True)
 class Platform:
+    """An image platform (os/architecture[/variant]), as in an OCI index."""
+
     os: str
     architecture: str
     variant: str = ""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +30,8 @@ DEFAULT_MAX_UNPACKED = 64 * 1024**3  # 64 GiB: refuses decompression bombs
 
 @dataclass(frozen=True)
 class LayerInfo:
+    """An unpacked layer in the store."""
+
     diff_id: str
     size: int  # bytes of the uncompressed tar stream
     path: Path  # the ``diff`` dir (an overlay lowerdir)
@@ -50,6 +51,8 @@ def rmtree_any(path: Path) -> None:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
         return
+    import shutil  # removal and failure paths only: shutil brings bz2, lzma and zlib
+
     shutil.rmtree(path, onerror=onerror)
 
 

@@ -29,7 +29,6 @@ import contextlib
 import errno
 import json
 import os
-import shutil
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +55,11 @@ VOLUME_OVERLAYS = "volume-overlays"  # CONTAINER_DIR/volume-overlays/N/{upper,wo
 
 @dataclass(frozen=True)
 class RootfsMount:
+    """A mounted (or copied) rootfs and how: ``unmount_rootfs`` needs the driver.
+
+    (A docstring also spares ``dataclass`` building one from the signature at every ``run``'s import.)
+    """
+
     path: Path  # the merged root to give the runtime
     driver: str
     container_dir: Path
@@ -108,6 +112,8 @@ def _mount_overlay(lowers: list[Path], upper: Path, work: Path, merged: Path) ->
 def _mount_fuse(
     lowers: list[Path], upper: Path, work: Path, merged: Path, program: str | None = None, extra: str = ""
 ) -> None:
+    import shutil  # here, not at import: shutil brings bz2, lzma and zlib, which kernel overlay never needs
+
     exe = program or shutil.which(FUSE_PROGRAM)
     if not exe:
         raise OSError(errno.ENOENT, "fuse-overlayfs is not installed")
@@ -154,6 +160,8 @@ def _is_opaque(path: Path) -> bool:
 def _remove(p: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         if p.is_dir() and not p.is_symlink():
+            import shutil
+
             shutil.rmtree(p)
         else:
             p.unlink()
@@ -165,6 +173,8 @@ def _apply_layer(src: Path, dst: Path, links: dict[tuple[int, int], str], m: IdM
     ``links`` maps (dev, inode) of multiply-linked files of this layer to their first copy, so
     hard links stay hard links (a copy per name would waste space and change semantics).
     """
+    import shutil  # vfs only (see _mount_fuse)
+
     for entry in os.scandir(src):
         s = Path(entry.path)
         d = dst / entry.name

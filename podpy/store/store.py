@@ -17,13 +17,10 @@ import contextlib
 import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from podpy.spec.digest import parse_digest
 from podpy.spec.mediatypes import MAX_CONFIG_SIZE
-from podpy.store import session
-from podpy.store.images import ImageReader, ImageRecord, LayerRecord
+from podpy.store.images import ImageReader, ImageRecord, LayerRecord, well_formed_digest
 from podpy.util.errors import ImageNotKnown, StoreError
 from podpy.util.log import get_logger
 
@@ -34,6 +31,7 @@ __all__ = ["GCResult", "ImageRecord", "LayerInfo", "LayerRecord", "Store"]
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from podpy.store.blobs import BlobStore
+    from podpy.store.gcresult import GCResult
     from podpy.store.layers import LayerInfo, LayerStore
 
 # Where BlobStore keeps temp files and LayerStore the layers, relative to the store root: the leftover
@@ -41,22 +39,19 @@ if TYPE_CHECKING:
 # ``run`` (tests/unit/store checks they agree with the classes).
 BLOB_TMP_DIR = "tmp"
 LAYER_DIR = "overlay"
+_LAYER_ID_PREFIX = "sha256:"  # LayerStore takes only sha256 diff IDs
+
+# Re-exported names, imported on first use: ``run`` needs neither the layer machinery nor gc.
+_LAZY = {"LayerInfo": "podpy.store.layers", "GCResult": "podpy.store.gcresult"}
 
 
 def __getattr__(name: str) -> object:
-    if name == "LayerInfo":  # re-exported, imported on first use
-        from podpy.store.layers import LayerInfo
+    mod = _LAZY.get(name)
+    if mod is None:
+        raise AttributeError(name)
+    import importlib
 
-        return LayerInfo
-    raise AttributeError(name)
-
-
-@dataclass
-class GCResult:
-    blobs: list[str] = field(default_factory=list)
-    layers: list[str] = field(default_factory=list)
-    temps: int = 0
-    skipped: bool = False  # another writer was active: nothing was removed
+    return getattr(importlib.import_module(mod), name)
 
 
 class Store(ImageReader):
@@ -94,6 +89,8 @@ class Store(ImageReader):
     @contextlib.contextmanager
     def session(self) -> Iterator[Store]:
         """Hold the shared writer lock: temp files and unrecorded blobs/layers are safe from gc."""
+        from podpy.store import session  # writers only: ``run`` reads the store without the lock
+
         with session.shared(self._lock_path):
             yield self
 
@@ -103,6 +100,8 @@ class Store(ImageReader):
             return 0
         if not self._has_leftovers():
             return 0
+        from podpy.store import session
+
         with session.exclusive(self._lock_path) as got:
             if not got:
                 log.debug("store %s: another writer is active; leftover cleanup deferred", self.root)
@@ -127,6 +126,9 @@ class Store(ImageReader):
         Needs the exclusive store lock (waits up to ``wait`` seconds for active writers); when it
         is not granted, nothing is removed and ``skipped`` is set.
         """
+        from podpy.store import session
+        from podpy.store.gcresult import GCResult
+
         res = GCResult()
         with session.exclusive(self._lock_path, wait=wait) as got:
             if not got:
@@ -150,6 +152,11 @@ class Store(ImageReader):
         return self.blobs.has_blob(digest)
 
     def blob_path(self, digest: str) -> Path:
+        """Where the blob lives; a well-formed digest maps to its path without importing ``BlobStore``
+        (``run`` reads the config blob), anything else goes to ``BlobStore`` to be judged."""
+        if well_formed_digest(digest or ""):
+            algo, _, hexpart = digest.partition(":")
+            return self.root / "blobs" / algo / hexpart
         return self.blobs.blob_path(digest)
 
     def new_temp(self) -> Path:
@@ -164,14 +171,14 @@ class Store(ImageReader):
         with self.session():
             return self.blobs.put_blob_bytes(data)
 
-    def get_blob_bytes(self, digest: str, max_size: int | None = None) -> bytes:
-        return self.blobs.get_blob_bytes(digest, max_size)
-
     # -- layers ---------------------------------------------------------------------------------
     def has_layer(self, diff_id: str) -> bool:
         return self.layers.has_layer(diff_id)
 
     def layer_dir(self, diff_id: str) -> Path:
+        """The layer's ``diff`` dir; like ``blob_path``, only an odd diff ID needs ``LayerStore``."""
+        if diff_id and diff_id.startswith(_LAYER_ID_PREFIX) and well_formed_digest(diff_id):
+            return self.root / LAYER_DIR / diff_id[len(_LAYER_ID_PREFIX) :] / "diff"
         return self.layers.layer_dir(diff_id)
 
     def layer_info(self, diff_id: str) -> LayerInfo:
@@ -209,6 +216,8 @@ class Store(ImageReader):
         ``unpacked_size`` of layers defaults to the unpacked layer's size. ``extra_blobs`` are kept
         from gc as long as the image exists (e.g. other manifests of the same image).
         """
+        from podpy.spec.digest import parse_digest  # its dataclass costs ``run`` start-up time
+
         cfg = parse_digest(config_digest)
         parse_digest(manifest_digest)
         if index_digest:

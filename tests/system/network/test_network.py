@@ -416,6 +416,16 @@ def test_ports_discarded_with_none_and_host(podpy) -> None:  # type: ignore[no-u
     assert ok(podpy("port", "nn")) == ""
 
 
+def test_failed_create_leaves_no_network_namespace(podpy, podpy_root) -> None:  # type: ignore[no-untyped-def]
+    """``run`` makes the namespace while it creates the container: a create that fails after that
+    (here: an unknown user, found only in the mounted rootfs) removes it."""
+    for args in (["-d"], []):
+        r = podpy("run", *args, "--user", "nosuchuser", IMG, "true")
+        assert r.returncode != 0 and "unable to find user nosuchuser" in r.stderr
+    assert ok(podpy("ps", "-a", "-q")) == ""
+    assert leftovers(podpy_root.runroot) == ([], [])
+
+
 def test_helper_missing_names_the_package(podpy, podpy_root) -> None:  # type: ignore[no-untyped-def]
     venv_bin = os.path.dirname(podpy_cli_argv(podpy_root)[0])
     for net, pkg in (("slirp4netns", "slirp4netns"), ("pasta", "passt")):

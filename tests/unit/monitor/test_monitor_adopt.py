@@ -103,3 +103,54 @@ def test_the_monitor_keeps_none_of_the_callers_fds(fake, tmp_path: Path) -> None
         os.close(fd)
     os.kill(h.pid, 9)
     assert _wait(lambda: exitfile.read_exit_file(h.exit_file))["exit_code"] == 137
+
+
+def test_early_adopting_monitor_creates_once_configured(fake) -> None:  # type: ignore[no-untyped-def]
+    """``run -d`` forks the adopting monitor before the bundle exists (``PendingMonitor(adopt=...)``):
+    it loads the runtime meanwhile and creates the container once handed the configuration."""
+    pm = PendingMonitor(adopt=ENTRY)
+    cfg = _adopting(fake("echo early; exit 3", cid="e1"))  # the bundle is written after the fork
+    h = spawn_monitor(cfg, pending=pm, adopt=ENTRY)
+    assert h.pid > 0 and h.monitor_pid not in (0, os.getpid())
+    assert _wait(lambda: exitfile.read_exit_file(h.exit_file))["exit_code"] == 3
+    assert ("stdout", b"early\n") in [(s, t) for _, s, t in logread.read_messages(h.config.log_path)]
+    calls = (fake.root / "calls").read_text().splitlines()
+    assert [c.split()[0] for c in calls] == ["create", "start"]
+
+
+def _early_monitors() -> set[int]:
+    """Forks of this process in a session of their own: the early monitors it started."""
+    me = Path("/proc/self/cmdline").read_bytes()
+    session = os.getsid(0)
+    found = set()
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == os.getpid():
+            continue
+        try:
+            stat = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            if (d / "cmdline").read_bytes() == me and int(stat[3]) != session and stat[0] not in "ZX":
+                found.add(int(d.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def test_cancelled_early_adopting_monitor_exits_doing_nothing(fake) -> None:  # type: ignore[no-untyped-def]
+    """The container is not created after all (a failed ``create``): the early monitor goes away and
+    runs nothing."""
+    before = _early_monitors()
+    pm = PendingMonitor(adopt=ENTRY)
+    early = _wait(lambda: _early_monitors() - before)
+    pm.cancel()
+    _wait(lambda: not (_early_monitors() & early))
+    assert not (fake.root / "calls").exists()
+
+
+def test_pending_monitor_of_the_wrong_kind_is_replaced(fake) -> None:  # type: ignore[no-untyped-def]
+    """A monitor started early for runc is not used for podpy's runtime (nor the other way): it is
+    cancelled and the right one started."""
+    pm = PendingMonitor()  # the exec'd monitor interpreter, as for runc
+    h = spawn_monitor(_adopting(fake("exit 4", cid="e3")), pending=pm, adopt=ENTRY)
+    assert _wait(lambda: exitfile.read_exit_file(h.exit_file))["exit_code"] == 4
+    with pytest.raises(PodpyError, match="already started or cancelled"):
+        pm.start(h.config)
