@@ -278,8 +278,25 @@ def _echo(text: str) -> None:
     sys.stdout.flush()
 
 
-def run_main(kw: dict[str, Any], opts: Any, echo: Any = _echo) -> int:
-    """``run`` once its flags are parsed (by click or the fast path): the container's exit code."""
+def run_main(kw: dict[str, Any], opts: Any, echo: Any = _echo, early: bool = False) -> int:
+    """``run`` once its flags are parsed (by click or the fast path): the container's exit code.
+
+    ``early`` (the fast path, a plain ``run``): with ``-d``, the monitor is started before anything
+    else (``engine.premonitor``)."""
+    monitor = None
+    if early and kw["detach"]:
+        from podpy.engine import premonitor
+
+        monitor = premonitor.start(opts.paths, kw["runtime"], passthrough=kw["log_driver"] == "passthrough")
+    try:
+        return _run_main(kw, opts, echo, monitor)
+    except BaseException:
+        if monitor is not None:
+            monitor.cancel()
+        raise
+
+
+def _run_main(kw: dict[str, Any], opts: Any, echo: Any, monitor: Any) -> int:
     from podpy.spec.container import (
         ContainerSpec,
         normalize_cap,
@@ -414,5 +431,6 @@ def run_main(kw: dict[str, Any], opts: Any, echo: Any = _echo) -> int:
         replace=kw["replace"],
         detach=kw["detach"],
         on_id=echo,
+        monitor=monitor,
     )
     return code

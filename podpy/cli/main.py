@@ -356,7 +356,7 @@ def _fast_run(args: list[str]) -> int | None:
     kw = parse_options(split[1][words:], container.RUN_OPTIONS, container.RUN_ARGUMENTS)
     if kw is None:
         return None
-    return container.run_main(kw, global_options(split[0].get("root"), split[0].get("runroot")))
+    return container.run_main(kw, global_options(split[0].get("root"), split[0].get("runroot")), early=True)
 
 
 def _exit_now(code: int, in_process: bool) -> None:

@@ -90,7 +90,9 @@ def runtime_root(paths: Paths, runtime: str | None) -> Path:
 def runtime_entry(runtime: str | None) -> str | None:
     """podpy's runtime CLI entry point, with which the monitor creates the container in-process
     (``monitor.spawn``, ``adopt``); None for runc."""
-    return "podpy.runtime.oci_cli:main" if is_podpy_runtime(runtime) else None
+    from podpy.engine.premonitor import ENTRY
+
+    return ENTRY if is_podpy_runtime(runtime) else None
 
 
 def runtime_argv(runtime: str | None) -> list[str]:

@@ -365,7 +365,9 @@ def _listen(ports: list[dict[str, Any]]) -> list[tuple[Any, int]]:
     """The forwarder's listening sockets, bound here so a port in use is this command's error:
     [(socket, container port)]. No host IP: every address, IPv6 too (one dual-stack socket), as
     Podman's rootlessport listens; only IPv4 where the host has no IPv6."""
-    import socket  # 2 ms: not on the --network none path
+    if not ports:
+        return []
+    import socket  # 2 ms: only for a container with published TCP ports
 
     out: list[tuple[Any, int]] = []
     try:

@@ -616,12 +616,13 @@ def _early_monitor(paths: Paths, spec: ContainerSpec, runtime: str | None) -> An
 def run(paths: Paths, spec: ContainerSpec, *, pull: str = "missing", storage_driver: str | None = None,
         pull_kwargs: dict[str, Any] | None = None, runtime: str | None = None, cidfile: str | None = None,
         replace: bool = False, detach: bool = False, create_only: bool = False,
-        on_id: Callable[[str], None] | None = None) -> int:  # fmt: skip
+        on_id: Callable[[str], None] | None = None, monitor: Any = None) -> int:  # fmt: skip
     """``podpy run``: create, then run in the foreground (returns the container's exit code, with
     Podman's 125/126/127 rules) or, with ``detach``, start it under a monitor and return 0 at once.
 
     ``on_id`` receives the container ID (``run -d`` and ``create`` print it). ``pull_kwargs`` go to
     ``engine.images.pull`` when the image must be pulled. ``runtime``: None/"podpy" or "runc".
+    ``monitor``: the monitor ``engine.premonitor`` started for it (cancelled unless used).
     """
     from podpy.engine import containers
 
@@ -629,7 +630,11 @@ def run(paths: Paths, spec: ContainerSpec, *, pull: str = "missing", storage_dri
     detach = bool(ov.get("detach", detach))
     create_only = bool(ov.get("create_only", create_only))
     on_id = ov.get("on_id", on_id)
-    monitor = _early_monitor(paths, spec, runtime) if detach and not create_only else None
+    if monitor is not None and (create_only or not detach):
+        monitor.cancel()
+        monitor = None
+    if monitor is None and detach and not create_only:
+        monitor = _early_monitor(paths, spec, runtime)
     try:
         rec = create(paths, spec, pull=pull, storage_driver=storage_driver, pull_kwargs=pull_kwargs,
                      runtime=runtime, cidfile=cidfile, replace=replace, starting=not create_only)  # fmt: skip

@@ -30,6 +30,10 @@ from podpy.util.errors import EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, EXIT_PODPY, Podp
 from podpy.util.fds import close_all_but
 from podpy.util.fsutil import atomic_write
 
+TYPE_CHECKING = False  # not typing's: importing typing costs start-up time
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 LOG_DRIVERS = ("k8s-file", "json-file", "none", "passthrough")
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -170,11 +174,14 @@ class PendingMonitor:
     this process, it imports the runtime and the monitor now and creates the container in-process
     once the configuration arrives.
 
-    Start it inside podpy's user namespace (it keeps the namespaces it is forked in).
+    Start it inside podpy's user namespace (it keeps the namespaces it is forked in), or give an
+    adopting one ``prepare``, which it calls first (joining the namespace itself: forked before the
+    caller has grown, it shares few memory pages with it, so the caller's later writes copy few).
     ``passthrough``: the monitor keeps this process's stdio (``--log-driver passthrough``).
     """
 
-    def __init__(self, *, python: str | None = None, passthrough: bool = False, adopt: str | None = None) -> None:
+    def __init__(self, *, python: str | None = None, passthrough: bool = False, adopt: str | None = None,
+                 prepare: Callable[[], None] | None = None) -> None:  # fmt: skip
         self.python = python
         self.passthrough = passthrough
         self.adopt = adopt
@@ -194,7 +201,7 @@ class PendingMonitor:
                 gc.disable()
                 close_all_but([w, self._cfg_r])
                 if adopt:
-                    _adopt_when_configured(self._cfg_r, w, adopt, argv[:-2])
+                    _adopt_when_configured(self._cfg_r, w, adopt, argv[:-2], prepare)
                 for fd in (w, self._cfg_r):
                     os.set_inheritable(fd, True)
                 os.execv(argv[0], argv)
@@ -236,16 +243,25 @@ class PendingMonitor:
         return _await_report(r, cfg, timeout)
 
 
-def _adopt_when_configured(cfg_r: int, sync_w: int, entry: str, argv: list[str]) -> None:  # pragma: no cover
-    """In an early adopting monitor (forked child): load the runtime and the monitor while the CLI
-    prepares the container, then wait for the configuration and adopt (never returns). An empty
-    configuration (``cancel``, or the CLI died): exit quietly."""
+def _adopt_when_configured(cfg_r: int, sync_w: int, entry: str, argv: list[str],
+                           prepare: Callable[[], None] | None) -> None:  # pragma: no cover  # fmt: skip
+    """In an early adopting monitor (forked child): ``prepare``, load the runtime and the monitor
+    while the CLI prepares the container, then wait for the configuration and adopt (never returns).
+    An empty configuration (``cancel``, or the CLI died): exit quietly. An error before: reported
+    on the sync pipe, read when the configuration is handed over."""
     import importlib
 
-    from podpy.monitor import main as monitor_main
+    try:
+        if prepare is not None:
+            prepare()
+        from podpy.monitor import main as monitor_main
 
-    module, _, func = entry.partition(":")
-    runtime_main = getattr(importlib.import_module(module), func)
+        module, _, func = entry.partition(":")
+        runtime_main = getattr(importlib.import_module(module), func)
+    except BaseException as e:  # noqa: BLE001 - the spawner gets it as the runtime's error
+        with contextlib.suppress(OSError):
+            syncpipe.write_message(sync_w, syncpipe.encode(-1, os.getpid(), getattr(e, "message", None) or str(e)))
+        os._exit(1)
     chunks = []
     while chunk := os.read(cfg_r, 65536):
         chunks.append(chunk)
