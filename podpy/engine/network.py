@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 from pathlib import Path
@@ -177,7 +176,7 @@ def prepare(paths: Paths, spec: ContainerSpec, image_cfg: dict[str, Any]) -> Con
     if mode.kind == "container":
         _target(paths, mode.value)
     if mode.kind == "bridge":  # user-defined networks: checked and keyed by name (podpy.engine.networks)
-        network, spec = "bridge", dataclasses.replace(spec, networks=_networks().prepare(paths, spec))
+        network, spec = "bridge", spec.replace(networks=_networks().prepare(paths, spec))
     ports: list[dict[str, Any]] = []
     if spec.ports or spec.publish_all:
         if mode.has_helper or mode.kind == "bridge":
@@ -187,7 +186,7 @@ def prepare(paths: Paths, spec: ContainerSpec, image_cfg: dict[str, Any]) -> Con
                 raise UsageError("slirp4netns cannot publish ports on IPv6 host addresses: use --network pasta")
         elif spec.ports:
             log.warning("Port mappings have been discarded as one of the Host, Container, Pod, and None network modes are in use")
-    return dataclasses.replace(spec, network=network, ports=ports)
+    return spec.replace(network=network, ports=ports)
 
 
 def _target(paths: Paths, ref: str):  # type: ignore[no-untyped-def]

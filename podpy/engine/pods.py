@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import dataclasses
 import json
 import os
 import re
@@ -314,7 +313,7 @@ def on_create(paths: Paths, st: State, spec: Any) -> Any:
                                        network="" if spec.network == "private" else spec.network,
                                        hostname=spec.hostname or "", dns=list(spec.dns),
                                        add_hosts=list(spec.add_hosts)))  # fmt: skip
-        spec = dataclasses.replace(spec, ports=[], network="private", hostname=None, dns=[], add_hosts=[])
+        spec = spec.replace(ports=[], network="private", hostname=None, dns=[], add_hosts=[])
     else:
         pod = get(st, spec.pod)
     changes: dict[str, Any] = {"pod": pod.id}
@@ -334,7 +333,7 @@ def on_create(paths: Paths, st: State, spec: Any) -> Any:
             raise UsageError("invalid config provided: cannot set hostname when joining the pod UTS namespace")
         infra = st.get(pod.infra_id)
         changes["hostname"] = str(infra.config.get("hostname") or "") or None
-    return dataclasses.replace(spec, **changes)
+    return spec.replace(**changes)
 
 
 def before_start(paths: Paths, rec: Any) -> None:

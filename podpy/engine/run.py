@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import dataclasses
 import json
 import os
 import sys
@@ -327,7 +326,7 @@ def create(paths: Paths, spec: ContainerSpec, *, pull: str = "missing", storage_
                                idmap=idmap)  # fmt: skip
         log.debug("container %s: rootfs %s (%s)", cid[:12], mounted.path, mounted.driver)
         if spec.userns.startswith("keep-id") and spec.user is None and not image_cfg.get("User"):
-            spec = dataclasses.replace(spec, user=f"{kuid}:{kgid}")  # as Podman: unless --user or USER
+            spec = spec.replace(user=f"{kuid}:{kgid}")  # as Podman: unless --user or USER
         user = resolve_user(str(mounted.path), spec.user if spec.user is not None else image_cfg.get("User") or "",
                             spec.group_add)  # fmt: skip
         if spec.userns.startswith("keep-id"):
@@ -339,12 +338,12 @@ def create(paths: Paths, spec: ContainerSpec, *, pull: str = "missing", storage_
         from podpy.engine import volume_mounts  # named/anonymous volumes, --volumes-from, copy-up
 
         spec = volume_mounts.resolve(paths, spec, image_cfg, mounted.path, user.uid, user.gid, idmap)
-        spec = dataclasses.replace(spec, mounts=prepare_volumes(spec.mounts, cdir, user.uid, user.gid, idmap))
+        spec = spec.replace(mounts=prepare_volumes(spec.mounts, cdir, user.uid, user.gid, idmap))
         bundle = cdir / "userdata"
         bundle.mkdir(exist_ok=True)
         # --network host keeps the host's name (in its own UTS namespace), as Podman does
-        spec = dataclasses.replace(
-            spec, hostname=spec.hostname or (os.uname().nodename if spec.network == "host" else cid[:12])
+        spec = spec.replace(
+            hostname=spec.hostname or (os.uname().nodename if spec.network == "host" else cid[:12])
         )
         spec.mounts = spec.mounts + network.etc_files(paths, spec, bundle, spec.hostname, record.name)
         run_spec = spec  # with the secrets, which the record (inspect, kube generate) never shows
@@ -360,7 +359,7 @@ def create(paths: Paths, spec: ContainerSpec, *, pull: str = "missing", storage_
         proc = config.get("process") or {}
         stop_sig = spec.stop_signal or _image_stop_signal(image_cfg)
         info = {
-            "spec": dataclasses.asdict(spec),
+            "spec": spec.as_dict(),
             "ports": spec.ports,  # published ports: what ``podpy port`` lists and the network setup forwards
             "args": list(proc.get("args") or []),
             "env": [e for e in proc.get("env") or [] if e.partition("=")[0] not in hidden],
@@ -396,7 +395,7 @@ def create(paths: Paths, spec: ContainerSpec, *, pull: str = "missing", storage_
         from podpy.engine.volumes import remove_anonymous  # the anonymous volumes this create made
 
         with contextlib.suppress(PodpyError):
-            remove_anonymous(paths, {"spec": dataclasses.asdict(spec)})
+            remove_anonymous(paths, {"spec": spec.as_dict()})
         raise
     return record
 

@@ -10,7 +10,6 @@ container gets a copy made at create time: ``type=mount`` (default) a read-only 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import re
@@ -163,4 +162,4 @@ def apply(paths: Paths, spec: ContainerSpec, userdata: Path, idmap: Any = None) 
         uid, gid = int(req.get("uid", 0)), int(req.get("gid", 0))
         os.chown(f, idmap.uid(uid) if idmap else uid, idmap.gid(gid) if idmap else gid)
         mounts.append(Mount("bind", dest, str(f), ("bind", "ro", "rprivate")))
-    return dataclasses.replace(spec, env=env, mounts=mounts)
+    return spec.replace(env=env, mounts=mounts)

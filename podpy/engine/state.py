@@ -23,13 +23,13 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from podpy.util.errors import ConflictError, NotFoundError, PodpyError
 from podpy.util.lock import FileLock
 from podpy.util.log import get_logger
 from podpy.util.paths import Paths
+from podpy.util.record import FRESH, Record
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every command start-up time
 if TYPE_CHECKING:
@@ -72,32 +72,73 @@ CREATE INDEX IF NOT EXISTS events_time ON events (time_ns);
 """
 
 
-@dataclass
-class ContainerRecord:
+
+
+class ContainerRecord(Record):
     """One container as the state DB keeps it. Times are Unix nanoseconds (0 = never)."""
+
+    __slots__ = ("id", "name", "image_id", "image_name", "created", "state", "pid", "monitor_pid", "monitor_start",
+                 "exit_code", "started_at", "finished_at", "config", "labels")  # fmt: skip
+    __match_args__ = __slots__  # as a dataclass's
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (eq without frozen, as before)
 
     id: str
     name: str
-    image_id: str = ""
-    image_name: str = ""
-    created: int = field(default_factory=time.time_ns)
-    state: str = "configured"
-    pid: int = 0
-    monitor_pid: int = 0
-    monitor_start: int = 0  # /proc/PID/stat start time of the monitor, to tell a reused pid apart
-    exit_code: int | None = None
-    started_at: int = 0
-    finished_at: int = 0
-    config: dict[str, Any] = field(default_factory=dict)
-    labels: dict[str, str] = field(default_factory=dict)
+    image_id: str
+    image_name: str
+    created: int
+    state: str
+    pid: int
+    monitor_pid: int
+    monitor_start: int  # /proc/PID/stat start time of the monitor, to tell a reused pid apart
+    exit_code: int | None
+    started_at: int
+    finished_at: int
+    config: dict[str, Any]
+    labels: dict[str, str]
+
+    def __init__(
+        self,
+        id: str,
+        name: str,
+        image_id: str = "",
+        image_name: str = "",
+        created: int = FRESH,  # default: now (time.time_ns())
+        state: str = "configured",
+        pid: int = 0,
+        monitor_pid: int = 0,
+        monitor_start: int = 0,
+        exit_code: int | None = None,
+        started_at: int = 0,
+        finished_at: int = 0,
+        config: dict[str, Any] = FRESH,
+        labels: dict[str, str] = FRESH,
+    ) -> None:
+        self.id = id
+        self.name = name
+        self.image_id = image_id
+        self.image_name = image_name
+        self.created = time.time_ns() if created is FRESH else created
+        self.state = state
+        self.pid = pid
+        self.monitor_pid = monitor_pid
+        self.monitor_start = monitor_start
+        self.exit_code = exit_code
+        self.started_at = started_at
+        self.finished_at = finished_at
+        self.config = {} if config is FRESH else config
+        self.labels = {} if labels is FRESH else labels
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return self.as_dict()
 
 
-@dataclass
-class Event:
+class Event(Record):
     """One entry of the event log (``podpy events``)."""
+
+    __slots__ = ("seq", "time_ns", "type", "action", "id", "name", "attributes")
+    __match_args__ = __slots__  # as a dataclass's
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (eq without frozen, as before)
 
     seq: int
     time_ns: int
@@ -107,8 +148,26 @@ class Event:
     name: str
     attributes: dict[str, Any]
 
+    def __init__(
+        self,
+        seq: int,
+        time_ns: int,
+        type: str,
+        action: str,
+        id: str,
+        name: str,
+        attributes: dict[str, Any],
+    ) -> None:
+        self.seq = seq
+        self.time_ns = time_ns
+        self.type = type
+        self.action = action
+        self.id = id
+        self.name = name
+        self.attributes = attributes
 
-_COLUMNS = tuple(f.name for f in fields(ContainerRecord))
+
+_COLUMNS: tuple[str, ...] = ContainerRecord.__slots__
 _JSON_COLUMNS = ("config", "labels")
 _UPDATABLE = frozenset(_COLUMNS) - {"id"}
 

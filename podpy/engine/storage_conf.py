@@ -19,12 +19,12 @@ The result is a :class:`StorageChoice` whose ``driver``/``mount_program`` go str
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from podpy.util.errors import PodpyError
 from podpy.util.log import get_logger
 from podpy.util.paths import xdg_config_home
+from podpy.util.record import FrozenRecord
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every command start-up time
 if TYPE_CHECKING:
@@ -38,15 +38,25 @@ DRIVERS = ("overlay", "vfs")
 MAX_CONF = 1 << 20
 
 
-@dataclass(frozen=True)
-class StorageChoice:
+class StorageChoice(FrozenRecord):
     """The rootfs driver podpy uses and where that choice came from."""
+
+    __slots__ = ("name", "driver", "mount_program", "config_file", "source")
+    __match_args__ = __slots__  # as a dataclass's
 
     name: str  # "overlay" or "vfs": Podman's graphDriverName
     driver: str | None  # for mount_rootfs: None = automatic (overlay → fuse-overlayfs → vfs)
     mount_program: str | None  # fuse-overlayfs to use instead of kernel overlay
     config_file: Path  # the file Podman reports (the user's, even when it does not exist)
     source: str  # "flag", the file that set it, or "default"
+
+    def __init__(self, name: str, driver: str | None, mount_program: str | None, config_file: Path,
+                 source: str) -> None:  # fmt: skip
+        self.name = name
+        self.driver = driver
+        self.mount_program = mount_program
+        self.config_file = config_file
+        self.source = source
 
 
 def user_conf() -> Path:

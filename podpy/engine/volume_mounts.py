@@ -13,7 +13,6 @@ container user's. The resolved mount keeps the volume's name (``Mount.volume``),
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import stat
 from pathlib import Path
@@ -46,7 +45,7 @@ def resolve(paths: Paths, spec: ContainerSpec, image_cfg: dict[str, Any], rootfs
                           else Mount("tmpfs", dest, "tmpfs", ("rw", "rprivate", "nosuid", "nodev")))  # fmt: skip
             taken.add(dest)
     if not any(m.type == "volume" for m in mounts):
-        return spec if mounts == spec.mounts else dataclasses.replace(spec, mounts=mounts)
+        return spec if mounts == spec.mounts else spec.replace(mounts=mounts)
     from podpy.engine import volumes  # only with volumes: not on a plain ``run``'s path
 
     made: list[str] = []
@@ -59,7 +58,7 @@ def resolve(paths: Paths, spec: ContainerSpec, image_cfg: dict[str, Any], rootfs
             with contextlib.suppress(PodpyError):
                 volumes.remove(paths, name, force=False)
         raise
-    return dataclasses.replace(spec, mounts=out)
+    return spec.replace(mounts=out)
 
 
 def _resolve_one(paths: Paths, m: Mount, rootfs: Path, uid: int, gid: int, idmap: IdMap | None,
@@ -208,7 +207,7 @@ def _with_volumes_from(paths: Paths, refs: list[str], mounts: list[Mount]) -> li
 
 
 def _mount_of(d: dict[str, Any], mode: str) -> Mount:
-    fields = {f.name for f in dataclasses.fields(Mount)}
+    fields = set(Mount.__slots__)
     kw = {k: v for k, v in d.items() if k in fields}
     opts: list[str] = list(kw.get("options") or [])
     if mode:

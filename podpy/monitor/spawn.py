@@ -23,12 +23,12 @@ import json
 import marshal
 import os
 import sys
-from dataclasses import asdict, dataclass, field
 
 from podpy.monitor import liveness, syncpipe
 from podpy.util.errors import EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, EXIT_PODPY, PodpyError
 from podpy.util.fds import close_all_but
 from podpy.util.fsutil import atomic_write
+from podpy.util.record import FRESH, Record
 
 TYPE_CHECKING = False  # not typing's: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -61,45 +61,109 @@ def runtime_error_exit_code(message: str) -> int:
     return EXIT_PODPY
 
 
-@dataclass
-class MonitorConfig:
+
+
+class MonitorConfig(Record):
     """Everything the monitor needs; paths are absolute. ``state_dir`` holds the monitor's files:
     ``attach`` (socket), ``ctl`` (FIFO), ``pidfile`` (container pid), ``monitor.pid``,
     ``monitor.json``, ``monitor.log`` (the monitor's own diagnostics), ``exit`` (default exit file)."""
 
+    __slots__ = ("container_id", "bundle", "state_dir", "runtime", "runtime_root", "runtime_args", "exit_file",
+                 "log_driver", "log_path", "log_max_size", "terminal", "stdin", "leave_stdin_open", "start",
+                 "cleanup", "sdnotify", "notify_socket", "drain_timeout", "monitor_pid_file", "restart_policy",
+                 "restart_max", "restart_count", "restarted", "stop_marker", "health_cmd", "health_interval")  # fmt: skip
+    __match_args__ = __slots__  # as a dataclass's
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (eq without frozen, as before)
+
     container_id: str
     bundle: str
     state_dir: str
-    runtime: list[str] = field(default_factory=lambda: ["runc"])  # argv prefix of an OCI runtime CLI
-    runtime_root: str = ""  # --root for the runtime ("" = the runtime's default)
-    runtime_args: list[str] = field(default_factory=list)  # extra global flags (e.g. --log, --debug)
-    exit_file: str = ""  # default: STATE_DIR/exit
-    log_driver: str = "k8s-file"  # k8s-file | json-file (alias) | none | passthrough
-    log_path: str = ""  # default: STATE_DIR/ctr.log
-    log_max_size: int = 0  # bytes; <= 0: unlimited
-    terminal: bool = False  # PTY via the runtime's --console-socket
-    stdin: bool = False  # keep stdin open (-i): fed from attach clients
-    leave_stdin_open: bool = False  # do not close stdin when an attach client ends its input
-    start: bool = True  # also run `RUNTIME start` (False: the caller starts it later)
-    cleanup: list[str] = field(default_factory=list)  # run after the exit file is written
-    sdnotify: bool = False  # send READY=1 + MAINPID to notify_socket once running
-    notify_socket: str = ""  # default: $NOTIFY_SOCKET
-    drain_timeout: float = 2.0  # seconds to collect output after the container exited
-    monitor_pid_file: str = ""  # default: STATE_DIR/monitor.pid
+    runtime: list[str]  # argv prefix of an OCI runtime CLI (default ["runc"])
+    runtime_root: str  # --root for the runtime ("" = the runtime's default)
+    runtime_args: list[str]  # extra global flags (e.g. --log, --debug)
+    exit_file: str  # default: STATE_DIR/exit
+    log_driver: str  # k8s-file | json-file (alias) | none | passthrough
+    log_path: str  # default: STATE_DIR/ctr.log
+    log_max_size: int  # bytes; <= 0: unlimited
+    terminal: bool  # PTY via the runtime's --console-socket
+    stdin: bool  # keep stdin open (-i): fed from attach clients
+    leave_stdin_open: bool  # do not close stdin when an attach client ends its input
+    start: bool  # also run `RUNTIME start` (False: the caller starts it later)
+    cleanup: list[str]  # run after the exit file is written
+    sdnotify: bool  # send READY=1 + MAINPID to notify_socket once running
+    notify_socket: str  # default: $NOTIFY_SOCKET
+    drain_timeout: float  # seconds to collect output after the container exited
+    monitor_pid_file: str  # default: STATE_DIR/monitor.pid
     # restart policy and health checks (issue 4), carried out by the monitor (see engine/health.py)
-    restart_policy: str = ""  # "" | no | on-failure | always | unless-stopped
-    restart_max: int = 0  # on-failure:N (0: no limit)
-    restart_count: int = 0  # restarts before this monitor (inspect's RestartCount)
-    restarted: list[str] = field(default_factory=list)  # run after each restart + PID COUNT STARTED_NS
-    stop_marker: str = ""  # default STATE_DIR/stopped-by-user: `podpy stop`/`kill` happened, no restart
-    health_cmd: list[str] = field(default_factory=list)  # one health check, every health_interval
-    health_interval: float = 0.0  # seconds; 0: no timer
+    restart_policy: str  # "" | no | on-failure | always | unless-stopped
+    restart_max: int  # on-failure:N (0: no limit)
+    restart_count: int  # restarts before this monitor (inspect's RestartCount)
+    restarted: list[str]  # run after each restart + PID COUNT STARTED_NS
+    stop_marker: str  # default STATE_DIR/stopped-by-user: `podpy stop`/`kill` happened, no restart
+    health_cmd: list[str]  # one health check, every health_interval
+    health_interval: float  # seconds; 0: no timer
+
+    def __init__(
+        self,
+        container_id: str,
+        bundle: str,
+        state_dir: str,
+        runtime: list[str] = FRESH,  # default: a new ["runc"]
+        runtime_root: str = "",
+        runtime_args: list[str] = FRESH,  # default: a new empty list (so for every list below)
+        exit_file: str = "",
+        log_driver: str = "k8s-file",
+        log_path: str = "",
+        log_max_size: int = 0,
+        terminal: bool = False,
+        stdin: bool = False,
+        leave_stdin_open: bool = False,
+        start: bool = True,
+        cleanup: list[str] = FRESH,
+        sdnotify: bool = False,
+        notify_socket: str = "",
+        drain_timeout: float = 2.0,
+        monitor_pid_file: str = "",
+        restart_policy: str = "",
+        restart_max: int = 0,
+        restart_count: int = 0,
+        restarted: list[str] = FRESH,
+        stop_marker: str = "",
+        health_cmd: list[str] = FRESH,
+        health_interval: float = 0.0,
+    ) -> None:
+        self.container_id = container_id
+        self.bundle = bundle
+        self.state_dir = state_dir
+        self.runtime = ["runc"] if runtime is FRESH else runtime
+        self.runtime_root = runtime_root
+        self.runtime_args = [] if runtime_args is FRESH else runtime_args
+        self.exit_file = exit_file
+        self.log_driver = log_driver
+        self.log_path = log_path
+        self.log_max_size = log_max_size
+        self.terminal = terminal
+        self.stdin = stdin
+        self.leave_stdin_open = leave_stdin_open
+        self.start = start
+        self.cleanup = [] if cleanup is FRESH else cleanup
+        self.sdnotify = sdnotify
+        self.notify_socket = notify_socket
+        self.drain_timeout = drain_timeout
+        self.monitor_pid_file = monitor_pid_file
+        self.restart_policy = restart_policy
+        self.restart_max = restart_max
+        self.restart_count = restart_count
+        self.restarted = [] if restarted is FRESH else restarted
+        self.stop_marker = stop_marker
+        self.health_cmd = [] if health_cmd is FRESH else health_cmd
+        self.health_interval = health_interval
 
     def resolved(self) -> MonitorConfig:
         if self.log_driver not in LOG_DRIVERS:
             raise PodpyError(f"invalid log driver {self.log_driver!r}: use one of {', '.join(LOG_DRIVERS)}")
         sd = os.path.abspath(self.state_dir)
-        d = asdict(self)
+        d = self.as_dict()
         d.update(
             state_dir=sd,
             bundle=os.path.abspath(self.bundle),
@@ -120,14 +184,23 @@ class MonitorConfig:
         return os.path.join(self.state_dir, "ctl")
 
 
-@dataclass
-class MonitorHandle:
+class MonitorHandle(Record):
     """A started container as its monitor reported it."""
+
+    __slots__ = ("pid", "monitor_pid", "monitor_start", "config")
+    __match_args__ = __slots__  # as a dataclass's
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (eq without frozen, as before)
 
     pid: int  # the container's pid
     monitor_pid: int
     monitor_start: int  # /proc start time of the monitor (0 if it had already exited)
     config: MonitorConfig
+
+    def __init__(self, pid: int, monitor_pid: int, monitor_start: int, config: MonitorConfig) -> None:
+        self.pid = pid
+        self.monitor_pid = monitor_pid
+        self.monitor_start = monitor_start
+        self.config = config
 
     @property
     def attach_path(self) -> str:
@@ -229,7 +302,7 @@ class PendingMonitor:
         """Give the monitor ``cfg`` (resolved) and wait until the container runs or failed to start."""
         if self._cfg_w < 0:
             raise PodpyError("internal error: this monitor was already started or cancelled")
-        data = marshal.dumps(asdict(cfg))
+        data = marshal.dumps(cfg.as_dict())
         if len(data) > MAX_CONFIG:
             self.cancel()
             raise PodpyError("the monitor configuration is too large")
@@ -322,7 +395,7 @@ def _adopt(cfg: MonitorConfig, entry: str, python: str | None, passthrough: bool
 
     module, _, func = entry.partition(":")
     runtime_main = getattr(importlib.import_module(module), func)
-    data = asdict(cfg)
+    data = cfg.as_dict()
     if len(marshal.dumps(data)) > MAX_CONFIG:
         raise PodpyError("the monitor configuration is too large")
     argv = monitor_argv(0, 0, python)[:-2]  # the boot; ``adopt`` appends its own fds
@@ -371,7 +444,7 @@ def spawn_monitor(
         # monitor.json is for people and the engine; the monitor gets the same data marshalled on a pipe
         atomic_write(
             os.path.join(cfg.state_dir, "monitor.json"),
-            json.dumps(asdict(cfg), indent=1),
+            json.dumps(cfg.as_dict(), indent=1),
             mode=0o600,
             fsync=False,
         )

@@ -9,9 +9,9 @@ path, so a recycled pid is never signalled.
 
 from __future__ import annotations
 
+import _signal as signal  # the builtin behind ``signal``, without its enums (``run``'s start-up)
 import contextlib
 import os
-import signal
 import time
 
 from podpy.util.errors import PodpyError

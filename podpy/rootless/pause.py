@@ -11,10 +11,10 @@ is never mistaken for ours) and ``pause.lock`` (serialises creation and stopping
 
 from __future__ import annotations
 
+import _signal as signal  # the builtin behind ``signal``, without its enums (every command joins)
 import contextlib
 import errno
 import os
-import signal
 import time
 from pathlib import Path
 

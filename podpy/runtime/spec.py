@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import os
 import resource
-from dataclasses import dataclass
 
 from podpy.runtime.users import ExecUser
 from podpy.spec.container import ALL_CAPABILITIES, DEFAULT_CAPABILITIES, ContainerSpec, Mount, parse_signal
 from podpy.util.errors import UsageError
+from podpy.util.record import FrozenRecord
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every command start-up time
 if TYPE_CHECKING:
@@ -53,16 +53,34 @@ INIT_PATH = "/run/podman-init"  # where Podman binds catatonit for --init
 _UNLIMITED_DEFAULT = 1048576  # Podman's RLimitDefaultValue
 
 
-@dataclass(frozen=True)
-class HostLimits:
+class HostLimits(FrozenRecord):
     """The rlimits a rootless container may get: Podman takes them from its own process."""
+
+    __slots__ = ("nofile_soft", "nofile_hard", "nproc_soft", "nproc_hard", "uid_map", "gid_map")
+    __match_args__ = __slots__  # as a dataclass's
 
     nofile_soft: int
     nofile_hard: int
     nproc_soft: int
     nproc_hard: int
-    uid_map: IDMap = ()  # the caller's own user namespace maps (podpy's namespace when rootless)
-    gid_map: IDMap = ()
+    uid_map: IDMap  # the caller's own user namespace maps (podpy's namespace when rootless)
+    gid_map: IDMap
+
+    def __init__(
+        self,
+        nofile_soft: int,
+        nofile_hard: int,
+        nproc_soft: int,
+        nproc_hard: int,
+        uid_map: IDMap = (),
+        gid_map: IDMap = (),
+    ) -> None:
+        self.nofile_soft = nofile_soft
+        self.nofile_hard = nofile_hard
+        self.nproc_soft = nproc_soft
+        self.nproc_hard = nproc_hard
+        self.uid_map = uid_map
+        self.gid_map = gid_map
 
     @classmethod
     def current(cls) -> HostLimits:

@@ -7,33 +7,55 @@ file, a FIFO or a huge file cannot trick or hang us. Semantics follow Podman/run
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from podpy.runtime.rootpath import read_file_in_root
 from podpy.util.errors import PodpyError
+from podpy.util.record import FRESH, FrozenRecord
+
+TYPE_CHECKING = False  # not typing's: importing typing costs start-up time
+if TYPE_CHECKING:
+    pass
 
 MAX_DB_SIZE = 4 * 1024 * 1024  # a real /etc/passwd is a few KiB
 
 
-@dataclass(frozen=True)
-class ExecUser:
+
+
+class ExecUser(FrozenRecord):
     """The user the container's process runs as, resolved in the rootfs' /etc/passwd and /etc/group."""
+
+    __slots__ = ("uid", "gid", "additional_gids", "home")
+    __match_args__ = __slots__  # as a dataclass's
 
     uid: int
     gid: int
-    additional_gids: list[int] = field(default_factory=list)
-    home: str = "/"
+    additional_gids: list[int]
+    home: str
+
+    def __init__(self, uid: int, gid: int, additional_gids: list[int] = FRESH, home: str = "/") -> None:
+        self.uid = uid
+        self.gid = gid
+        self.additional_gids = [] if additional_gids is FRESH else additional_gids
+        self.home = home
 
 
-@dataclass(frozen=True)
-class _Entry:
+class _Entry(FrozenRecord):
     """One line of /etc/passwd or /etc/group."""
+
+    __slots__ = ("name", "id", "gid", "home", "members")
+    __match_args__ = __slots__  # as a dataclass's
 
     name: str
     id: int
     gid: int  # passwd: primary gid; group: unused
     home: str
     members: tuple[str, ...]
+
+    def __init__(self, name: str, id: int, gid: int, home: str, members: tuple[str, ...]) -> None:
+        self.name = name
+        self.id = id
+        self.gid = gid
+        self.home = home
+        self.members = members
 
 
 def _parse(data: bytes | None, kind: str) -> list[_Entry]:
@@ -105,13 +127,20 @@ def resolve_user(rootfs: str, user: str, group_add: list[str] | None = None) -> 
     return ExecUser(uid, gid, seen, entry.home if entry else "/")
 
 
-@dataclass(frozen=True)
-class PasswdAdditions:
+class PasswdAdditions(FrozenRecord):
     """Lines ``--userns=keep-id`` adds to the container's /etc/passwd and /etc/group (as Podman)."""
 
+    __slots__ = ("user", "passwd", "group")
+    __match_args__ = __slots__  # as a dataclass's
+
     user: ExecUser  # the process user, HOME updated
-    passwd: str = ""  # a line with its newline, or "" when the image has the user already
-    group: str = ""
+    passwd: str  # a line with its newline, or "" when the image has the user already
+    group: str
+
+    def __init__(self, user: ExecUser, passwd: str = "", group: str = "") -> None:
+        self.user = user
+        self.passwd = passwd
+        self.group = group
 
 
 def keep_id_additions(

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import posixpath
 import re
-from dataclasses import dataclass, field
 
 from podpy.util.capabilities import CAPABILITIES
 from podpy.util.errors import UsageError
+from podpy.util.record import FRESH, FrozenRecord, Record
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every command start-up time
 if TYPE_CHECKING:
@@ -66,100 +66,272 @@ _ENV_NAME = re.compile(r"^[^=\x00]+$")
 _HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})?$")
 
 
-@dataclass(frozen=True)
-class Mount:
+class Mount(FrozenRecord):
     """A bind or tmpfs mount requested with -v, --mount or --tmpfs."""
+
+    __slots__ = ("type", "destination", "source", "options", "chown", "overlay", "upperdir", "workdir",
+                 "volume", "nocopy")  # fmt: skip
+    __match_args__ = __slots__  # as a dataclass's: ``case Mount(type, destination)``
 
     type: str  # "bind" | "tmpfs"
     destination: str
-    source: str = ""
-    options: tuple[str, ...] = ()
-    chown: bool = False  # -v …:U: chown the source to the container's user (as mapped) first
-    overlay: bool = False  # -v …:O: an overlay with the source as lowerdir, changes discarded
-    upperdir: str = ""  # -v …:O,upperdir=…,workdir=…: keep the overlay's changes there instead
-    workdir: str = ""
+    source: str
+    options: tuple[str, ...]
+    chown: bool  # -v …:U: chown the source to the container's user (as mapped) first
+    overlay: bool  # -v …:O: an overlay with the source as lowerdir, changes discarded
+    upperdir: str  # -v …:O,upperdir=…,workdir=…: keep the overlay's changes there instead
+    workdir: str
     # type "volume" (-v NAME:DST, --mount type=volume, -v DST): source = the volume's name ("" = anonymous);
     # the engine resolves it to a bind/tmpfs mount and keeps the name here (podpy.engine.volume_mounts)
-    volume: str = ""
-    nocopy: bool = False  # -v …:nocopy / volume-nocopy: no copy-up of the image's content
+    volume: str
+    nocopy: bool  # -v …:nocopy / volume-nocopy: no copy-up of the image's content
+
+    def __init__(
+        self,
+        type: str,
+        destination: str,
+        source: str = "",
+        options: tuple[str, ...] = (),
+        chown: bool = False,
+        overlay: bool = False,
+        upperdir: str = "",
+        workdir: str = "",
+        volume: str = "",
+        nocopy: bool = False,
+    ) -> None:
+        self.type = type
+        self.destination = destination
+        self.source = source
+        self.options = options
+        self.chown = chown
+        self.overlay = overlay
+        self.upperdir = upperdir
+        self.workdir = workdir
+        self.volume = volume
+        self.nocopy = nocopy
 
 
-@dataclass(frozen=True)
-class Ulimit:
+class Ulimit(FrozenRecord):
     """One --ulimit: an rlimit with its soft and hard values."""
+
+    __slots__ = ("type", "soft", "hard")
+    __match_args__ = __slots__
 
     type: str  # OCI name, e.g. RLIMIT_NOFILE
     soft: int
     hard: int
 
+    def __init__(self, type: str, soft: int, hard: int) -> None:
+        self.type = type
+        self.soft = soft
+        self.hard = hard
 
-@dataclass
-class ContainerSpec:
+
+class ContainerSpec(Record):
     """A container as the user described it; image defaults are applied later by the runtime."""
 
+    __slots__ = ("image", "command", "entrypoint", "env", "workdir", "user", "group_add", "hostname",
+                 "name", "read_only", "read_only_tmpfs", "mounts", "cap_add", "cap_drop",
+                 "no_new_privileges", "privileged", "seccomp", "ulimits", "terminal", "network", "ports",
+                 "publish_all", "dns", "dns_search", "dns_options", "add_hosts", "no_hosts", "networks",
+                 "remove", "preserve_fds", "interactive", "init_path", "shm_size", "labels", "sig_proxy",
+                 "annotations", "stop_signal", "stop_timeout", "secrets", "unsetenv", "unsetenv_all",
+                 "umask", "sysctls", "expose", "requires", "image_volume", "rmi", "pidfile",
+                 "conmon_pidfile", "detach_keys", "userns", "log_driver", "log_max_size", "log_path",
+                 "restart_policy", "restart_max", "healthcheck", "health_on_failure", "sdnotify", "pod",
+                 "volumes_from")  # fmt: skip
+    __match_args__ = __slots__
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (a dataclass with eq, not frozen)
+
     image: str
-    command: list[str] | None = None  # None: the image's Cmd
-    entrypoint: list[str] | None = None  # None: the image's Entrypoint; [] clears it
-    env: dict[str, str] = field(default_factory=dict)
-    workdir: str | None = None
-    user: str | None = None
-    group_add: list[str] = field(default_factory=list)
-    hostname: str | None = None
-    name: str | None = None
-    read_only: bool = False
-    read_only_tmpfs: bool = True
-    mounts: list[Mount] = field(default_factory=list)
-    cap_add: list[str] = field(default_factory=list)
-    cap_drop: list[str] = field(default_factory=list)
-    no_new_privileges: bool = False
-    privileged: bool = False
-    seccomp: str | None = None  # None: default profile; "unconfined"; or a profile path
-    ulimits: list[Ulimit] = field(default_factory=list)
-    terminal: bool = False
-    network: str = "private"  # --network as given (podpy.network.options.parse_network); create resolves private
+    command: list[str] | None  # None: the image's Cmd
+    entrypoint: list[str] | None  # None: the image's Entrypoint; [] clears it
+    env: dict[str, str]
+    workdir: str | None
+    user: str | None
+    group_add: list[str]
+    hostname: str | None
+    name: str | None
+    read_only: bool
+    read_only_tmpfs: bool
+    mounts: list[Mount]
+    cap_add: list[str]
+    cap_drop: list[str]
+    no_new_privileges: bool
+    privileged: bool
+    seccomp: str | None  # None: default profile; "unconfined"; or a profile path
+    ulimits: list[Ulimit]
+    terminal: bool
+    network: str  # --network as given (podpy.network.options.parse_network); create resolves private
     # published ports (podpy.network.options.parse_publish), DNS and /etc/hosts flags (issue 5)
-    ports: list[dict[str, Any]] = field(default_factory=list)
-    publish_all: bool = False
-    dns: list[str] = field(default_factory=list)
-    dns_search: list[str] = field(default_factory=list)
-    dns_options: list[str] = field(default_factory=list)
-    add_hosts: list[str] = field(default_factory=list)  # NAME:IP
-    no_hosts: bool = False
-    networks: dict[str, dict[str, Any]] = field(default_factory=dict)  # network "bridge": NAME -> {ip, mac, aliases}
-    remove: bool = False
-    preserve_fds: int = 0
-    interactive: bool = False  # keep stdin; otherwise the container reads /dev/null, as in Podman
-    init_path: str | None = None  # --init: host path of the init bound in at /run/podman-init
-    shm_size: int | None = None  # bytes; None: Podman's 64 MiB
-    labels: dict[str, str] = field(default_factory=dict)
-    sig_proxy: bool = True
-    annotations: dict[str, str] = field(default_factory=dict)
-    stop_signal: int | None = None  # None: the image's StopSignal, else SIGTERM
-    stop_timeout: int | None = None  # seconds `stop` waits before SIGKILL; None: the default (10)
-    secrets: list[dict[str, Any]] = field(default_factory=list)  # --secret, parsed (parse_secret)
-    unsetenv: list[str] = field(default_factory=list)  # --unsetenv: defaults (podpy's, the image's) dropped
-    unsetenv_all: bool = False  # --unsetenv-all: only -e/--env-file variables (and HOME, HOSTNAME)
-    umask: int | None = None  # --umask; None: 0022
-    sysctls: dict[str, str] = field(default_factory=dict)  # --sysctl, namespaced ones only
-    expose: list[str] = field(default_factory=list)  # --expose, as ExposedPorts keys ("8080/tcp"): -P publishes them too
-    requires: list[str] = field(default_factory=list)  # --requires: containers started before this one
-    image_volume: str = "bind"  # --image-volume: the image's VOLUMEs as anonymous volumes, tmpfs, or ignored
-    rmi: bool = False  # --rmi: the image (by the name it was run by) removed after the container, unless in use
-    pidfile: str = ""  # --pidfile: the container's pid written there at each start
-    conmon_pidfile: str = ""  # --conmon-pidfile: the monitor's pid written there at each start
-    detach_keys: str | None = None  # validated Podman spelling (ctrl-p,ctrl-q); "" disables detaching
-    userns: str = "host"  # one of USERNS_MODES
+    ports: list[dict[str, Any]]
+    publish_all: bool
+    dns: list[str]
+    dns_search: list[str]
+    dns_options: list[str]
+    add_hosts: list[str]  # NAME:IP
+    no_hosts: bool
+    networks: dict[str, dict[str, Any]]  # network "bridge": NAME -> {ip, mac, aliases}
+    remove: bool
+    preserve_fds: int
+    interactive: bool  # keep stdin; otherwise the container reads /dev/null, as in Podman
+    init_path: str | None  # --init: host path of the init bound in at /run/podman-init
+    shm_size: int | None  # bytes; None: Podman's 64 MiB
+    labels: dict[str, str]
+    sig_proxy: bool
+    annotations: dict[str, str]
+    stop_signal: int | None  # None: the image's StopSignal, else SIGTERM
+    stop_timeout: int | None  # seconds `stop` waits before SIGKILL; None: the default (10)
+    secrets: list[dict[str, Any]]  # --secret, parsed (parse_secret)
+    unsetenv: list[str]  # --unsetenv: defaults (podpy's, the image's) dropped
+    unsetenv_all: bool  # --unsetenv-all: only -e/--env-file variables (and HOME, HOSTNAME)
+    umask: int | None  # --umask; None: 0022
+    sysctls: dict[str, str]  # --sysctl, namespaced ones only
+    expose: list[str]  # --expose, as ExposedPorts keys ("8080/tcp"): -P publishes them too
+    requires: list[str]  # --requires: containers started before this one
+    image_volume: str  # --image-volume: the image's VOLUMEs as anonymous volumes, tmpfs, or ignored
+    rmi: bool  # --rmi: the image (by the name it was run by) removed after the container, unless in use
+    pidfile: str  # --pidfile: the container's pid written there at each start
+    conmon_pidfile: str  # --conmon-pidfile: the monitor's pid written there at each start
+    detach_keys: str | None  # validated Podman spelling (ctrl-p,ctrl-q); "" disables detaching
+    userns: str  # one of USERNS_MODES
     # the monitor's features (issue 4): logs, restart policy, health check, sd_notify
-    log_driver: str = "k8s-file"  # one of LOG_DRIVERS
-    log_max_size: int = 0  # --log-opt max-size (bytes, decimal units as Podman); 0: unlimited
-    log_path: str | None = None  # --log-opt path
-    restart_policy: str = ""  # "", no, on-failure, always, unless-stopped
-    restart_max: int = 0  # on-failure:N
-    healthcheck: dict[str, Any] | None = None  # Podman's Schema2HealthConfig; None: the image's
-    health_on_failure: str = "none"  # one of HEALTH_ON_FAILURE
-    sdnotify: str = "container"  # one of SDNOTIFY_MODES; Podman's default
-    pod: str = ""  # --pod NAME|ID|new:NAME as given; engine.pods.on_create makes it the pod's full ID
-    volumes_from: list[str] = field(default_factory=list)  # --volumes-from CTR[:ro|rw]
+    log_driver: str  # one of LOG_DRIVERS
+    log_max_size: int  # --log-opt max-size (bytes, decimal units as Podman); 0: unlimited
+    log_path: str | None  # --log-opt path
+    restart_policy: str  # "", no, on-failure, always, unless-stopped
+    restart_max: int  # on-failure:N
+    healthcheck: dict[str, Any] | None  # Podman's Schema2HealthConfig; None: the image's
+    health_on_failure: str  # one of HEALTH_ON_FAILURE
+    sdnotify: str  # one of SDNOTIFY_MODES; Podman's default
+    pod: str  # --pod NAME|ID|new:NAME as given; engine.pods.on_create makes it the pod's full ID
+    volumes_from: list[str]  # --volumes-from CTR[:ro|rw]
+
+    def __init__(
+        self,
+        image: str,
+        command: list[str] | None = None,
+        entrypoint: list[str] | None = None,
+        env: dict[str, str] = FRESH,
+        workdir: str | None = None,
+        user: str | None = None,
+        group_add: list[str] = FRESH,
+        hostname: str | None = None,
+        name: str | None = None,
+        read_only: bool = False,
+        read_only_tmpfs: bool = True,
+        mounts: list[Mount] = FRESH,
+        cap_add: list[str] = FRESH,
+        cap_drop: list[str] = FRESH,
+        no_new_privileges: bool = False,
+        privileged: bool = False,
+        seccomp: str | None = None,
+        ulimits: list[Ulimit] = FRESH,
+        terminal: bool = False,
+        network: str = "private",
+        ports: list[dict[str, Any]] = FRESH,
+        publish_all: bool = False,
+        dns: list[str] = FRESH,
+        dns_search: list[str] = FRESH,
+        dns_options: list[str] = FRESH,
+        add_hosts: list[str] = FRESH,
+        no_hosts: bool = False,
+        networks: dict[str, dict[str, Any]] = FRESH,
+        remove: bool = False,
+        preserve_fds: int = 0,
+        interactive: bool = False,
+        init_path: str | None = None,
+        shm_size: int | None = None,
+        labels: dict[str, str] = FRESH,
+        sig_proxy: bool = True,
+        annotations: dict[str, str] = FRESH,
+        stop_signal: int | None = None,
+        stop_timeout: int | None = None,
+        secrets: list[dict[str, Any]] = FRESH,
+        unsetenv: list[str] = FRESH,
+        unsetenv_all: bool = False,
+        umask: int | None = None,
+        sysctls: dict[str, str] = FRESH,
+        expose: list[str] = FRESH,
+        requires: list[str] = FRESH,
+        image_volume: str = "bind",
+        rmi: bool = False,
+        pidfile: str = "",
+        conmon_pidfile: str = "",
+        detach_keys: str | None = None,
+        userns: str = "host",
+        log_driver: str = "k8s-file",
+        log_max_size: int = 0,
+        log_path: str | None = None,
+        restart_policy: str = "",
+        restart_max: int = 0,
+        healthcheck: dict[str, Any] | None = None,
+        health_on_failure: str = "none",
+        sdnotify: str = "container",
+        pod: str = "",
+        volumes_from: list[str] = FRESH,
+    ) -> None:
+        self.image = image
+        self.command = command
+        self.entrypoint = entrypoint
+        self.env = {} if env is FRESH else env
+        self.workdir = workdir
+        self.user = user
+        self.group_add = [] if group_add is FRESH else group_add
+        self.hostname = hostname
+        self.name = name
+        self.read_only = read_only
+        self.read_only_tmpfs = read_only_tmpfs
+        self.mounts = [] if mounts is FRESH else mounts
+        self.cap_add = [] if cap_add is FRESH else cap_add
+        self.cap_drop = [] if cap_drop is FRESH else cap_drop
+        self.no_new_privileges = no_new_privileges
+        self.privileged = privileged
+        self.seccomp = seccomp
+        self.ulimits = [] if ulimits is FRESH else ulimits
+        self.terminal = terminal
+        self.network = network
+        self.ports = [] if ports is FRESH else ports
+        self.publish_all = publish_all
+        self.dns = [] if dns is FRESH else dns
+        self.dns_search = [] if dns_search is FRESH else dns_search
+        self.dns_options = [] if dns_options is FRESH else dns_options
+        self.add_hosts = [] if add_hosts is FRESH else add_hosts
+        self.no_hosts = no_hosts
+        self.networks = {} if networks is FRESH else networks
+        self.remove = remove
+        self.preserve_fds = preserve_fds
+        self.interactive = interactive
+        self.init_path = init_path
+        self.shm_size = shm_size
+        self.labels = {} if labels is FRESH else labels
+        self.sig_proxy = sig_proxy
+        self.annotations = {} if annotations is FRESH else annotations
+        self.stop_signal = stop_signal
+        self.stop_timeout = stop_timeout
+        self.secrets = [] if secrets is FRESH else secrets
+        self.unsetenv = [] if unsetenv is FRESH else unsetenv
+        self.unsetenv_all = unsetenv_all
+        self.umask = umask
+        self.sysctls = {} if sysctls is FRESH else sysctls
+        self.expose = [] if expose is FRESH else expose
+        self.requires = [] if requires is FRESH else requires
+        self.image_volume = image_volume
+        self.rmi = rmi
+        self.pidfile = pidfile
+        self.conmon_pidfile = conmon_pidfile
+        self.detach_keys = detach_keys
+        self.userns = userns
+        self.log_driver = log_driver
+        self.log_max_size = log_max_size
+        self.log_path = log_path
+        self.restart_policy = restart_policy
+        self.restart_max = restart_max
+        self.healthcheck = healthcheck
+        self.health_on_failure = health_on_failure
+        self.sdnotify = sdnotify
+        self.pod = pod
+        self.volumes_from = [] if volumes_from is FRESH else volumes_from
 
     def validate(self) -> ContainerSpec:
         """Check the combination of fields; returns self so calls chain."""

@@ -30,12 +30,12 @@ import errno
 import json
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 
 from podpy.util import syscalls as sc_mod
 from podpy.util.errors import StoreError
 from podpy.util.log import get_logger
+from podpy.util.record import FrozenRecord
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # idshift is imported only for containers with their own user namespace (hot path)
@@ -53,16 +53,20 @@ _MAX_OPTS = 4000  # mount(2) data is one page
 VOLUME_OVERLAYS = "volume-overlays"  # CONTAINER_DIR/volume-overlays/N/{upper,work}: -v …:O
 
 
-@dataclass(frozen=True)
-class RootfsMount:
-    """A mounted (or copied) rootfs and how: ``unmount_rootfs`` needs the driver.
+class RootfsMount(FrozenRecord):
+    """A mounted (or copied) rootfs and how: ``unmount_rootfs`` needs the driver."""
 
-    (A docstring also spares ``dataclass`` building one from the signature at every ``run``'s import.)
-    """
+    __slots__ = ("path", "driver", "container_dir")
+    __match_args__ = __slots__  # as a dataclass's
 
     path: Path  # the merged root to give the runtime
     driver: str
     container_dir: Path
+
+    def __init__(self, path: Path, driver: str, container_dir: Path) -> None:
+        self.path = path
+        self.driver = driver
+        self.container_dir = container_dir
 
 
 def _overlay_opts(lowers: list[Path], upper: Path, work: Path, base: Path | None) -> str:

@@ -59,7 +59,7 @@ def test_read_file_refuses_fifo_and_huge_and_follows_links_inside(rootfs: Path, 
 
 def test_resolve_user_forms(rootfs: Path) -> None:
     r = str(rootfs)
-    assert resolve_user(r, "").__dict__ == {"uid": 0, "gid": 0, "additional_gids": [], "home": "/root"}
+    assert resolve_user(r, "").as_dict() == {"uid": 0, "gid": 0, "additional_gids": [], "home": "/root"}
     u = resolve_user(r, "u")
     assert (u.uid, u.gid, u.additional_gids, u.home) == (1000, 1000, [1000, 10], "/home/u")
     assert resolve_user(r, "1000:10").gid == 10
