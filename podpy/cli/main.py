@@ -21,6 +21,7 @@ from podpy.util.deferred import defer
 from podpy.util.errors import EXIT_PODPY, PodpyError
 
 defer("inspect")  # imported by dataclasses for a call podpy's dataclasses never make
+defer("urllib.parse", functions=("quote_from_bytes",))  # imported by pathlib for Path.as_uri
 
 TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: importing typing costs start-up time
 if TYPE_CHECKING:

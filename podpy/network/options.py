@@ -44,6 +44,8 @@ def _bool(key: str, v: str) -> str:
 
 def parse_slirp_options(text: str) -> dict[str, str]:
     """``allow_host_loopback=true,mtu=1500,...`` with Podman's checks and messages."""
+    if not text:
+        return {}
     import ipaddress  # 2 ms: only when there is something to check
 
     out: dict[str, str] = {}
@@ -218,6 +220,8 @@ def exposed_ports(image_config: dict[str, object]) -> list[dict[str, object]]:
 
 
 def parse_dns(servers: list[str] | tuple[str, ...]) -> list[str]:
+    if not servers:
+        return []
     import ipaddress  # 2 ms: only when there is something to check
 
     out = []
@@ -231,6 +235,8 @@ def parse_dns(servers: list[str] | tuple[str, ...]) -> list[str]:
 
 def parse_add_host(items: list[str] | tuple[str, ...]) -> list[tuple[str, str]]:
     """``--add-host NAME:IP`` (IPv6 allowed: only the first ``:`` splits) -> [(name, ip)]."""
+    if not items:
+        return []
     import ipaddress  # 2 ms: only when there is something to check
 
     out = []

@@ -11,7 +11,6 @@ only UDP ports: TCP goes through ``podpy.network.portfwd``).
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import os
 
@@ -22,9 +21,16 @@ DEFAULT_CIDR = "10.0.2.0/24"
 READY_TIMEOUT = 10.0
 
 
+DEFAULT_ADDRESSES = {"ip": "10.0.2.100", "gateway": "10.0.2.2", "dns": "10.0.2.3", "prefix": "24"}
+
+
 def addresses(opts: dict[str, str]) -> dict[str, str]:
     """The container's address, the gateway (the host) and the DNS forwarder for the options' cidr."""
-    net = ipaddress.IPv4Network(opts.get("cidr") or DEFAULT_CIDR, strict=False)
+    if not opts.get("cidr"):
+        return dict(DEFAULT_ADDRESSES)  # DEFAULT_CIDR's, without importing ipaddress (``run``'s start-up)
+    import ipaddress
+
+    net = ipaddress.IPv4Network(opts["cidr"], strict=False)
     base = net.network_address
     return {"ip": str(base + 100), "gateway": str(base + 2), "dns": str(base + 3), "prefix": str(net.prefixlen)}
 

@@ -143,3 +143,18 @@ def test_tun_not_usable_says_how_to_fix(monkeypatch: pytest.MonkeyPatch) -> None
         helper.check_tun()
     assert e.value.message.startswith("open(/nonexistent/tun): does not exist: ")
     assert "chmod 0666 /nonexistent/tun" in e.value.message and "--network none" in e.value.message
+
+
+def test_slirp_default_addresses_are_the_default_cidrs() -> None:
+    """The default cidr's addresses are constants (no ipaddress import on ``run``'s path): the same
+    as computed from the cidr; another cidr is computed."""
+    import ipaddress
+
+    from podpy.network import slirp
+
+    net = ipaddress.IPv4Network(slirp.DEFAULT_CIDR)
+    base = net.network_address
+    assert slirp.addresses({}) == {"ip": str(base + 100), "gateway": str(base + 2), "dns": str(base + 3),
+                                   "prefix": str(net.prefixlen)}  # fmt: skip
+    assert slirp.addresses({"cidr": "10.5.0.0/16"}) == {"ip": "10.5.0.100", "gateway": "10.5.0.2",
+                                                        "dns": "10.5.0.3", "prefix": "16"}  # fmt: skip
