@@ -259,7 +259,6 @@ def unmount(paths: Paths, cid: str, force: bool = False) -> None:
 
 def ensure_mounted(paths: Paths, rec: ContainerRecord) -> None:
     """Mount the rootfs again for ``start`` (after a cleanup or a reboot unmounted it)."""
-    from podpy.engine import images
     from podpy.store.rootfs import mount_rootfs, reset_volume_overlays
 
     cdir = container_dir(paths, rec.id)
@@ -268,6 +267,8 @@ def ensure_mounted(paths: Paths, rec: ContainerRecord) -> None:
     drv = recorded_driver(cdir)
     if drv in (None, "vfs") or os.path.ismount(cdir / "merged"):
         return
+    from podpy.engine import images  # only to mount again: not on ``run``'s path
+
     store = images.open_store(paths)
     img = images.lookup(store, rec.image_id)
     mount_rootfs(store.layer_dirs(img), cdir, drv, mount_program=rec.config.get("mount_program") or None)

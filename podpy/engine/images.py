@@ -2,17 +2,17 @@
 
 Everything here returns plain data shaped like Podman's (``ImageSummary``, the ``image inspect``
 document, history rows) so that the CLI only formats. ``pull`` lives in ``engine.pull`` and is
-re-exported here.
+re-exported here, as are ``engine.imagestore``'s functions.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import fnmatch
-import os
 import re
 from collections.abc import Callable, Sequence
 
+from podpy.engine.imagestore import open_reader, open_store, record_event
 from podpy.util.errors import ConflictError, ImageNotKnown, NotFoundError, PodpyError, UsageError
 from podpy.util.paths import Paths
 
@@ -30,47 +30,11 @@ def _debug(msg: str, *args: object) -> None:
     logging.getLogger(__name__).debug(msg, *args)
 
 
-def record_event(paths: Paths, action: str, image_id: str = "", name: str = "", state: Any = None) -> None:
-    """Log an image event for ``podpy events`` (podman 4.3's actions and fields: ``pull`` has only the
-    reference typed, ``tag``/``untag``/``remove``/``save``/``push`` the image ID and a name or path).
-    A failure to log is a warning: the action itself has happened. ``state``: a State the caller
-    has open (``run`` has one), else one is opened for this event."""
-    import sqlite3
-
-    from podpy.engine.state import State
-
-    st = state if state is not None else State(paths)
-    try:
-        st.add_event("image", action, image_id, name)
-    except (sqlite3.Error, OSError, PodpyError) as e:
-        import logging
-
-        logging.getLogger(__name__).warning("recording the image event %s %s: %s", action, name, e)
-    finally:
-        if state is None:
-            st.close()
-
-
 EXIT_NO_SUCH_IMAGE = 1  # podman rmi / image exists: the image does not exist
 EXIT_IMAGE_IN_USE = 2  # podman rmi: the image is used by a container
 
 # A hook the container engine sets later: image ID -> container IDs using it (rmi needs -f then).
 image_users_hook: Callable[[Paths, str], list[str]] | None = None
-
-
-def open_store(paths: Paths) -> Store:
-    """The full store, for commands that write (or need layer data)."""
-    from podpy.store.store import Store
-
-    cap = os.environ.get("PODPY_MAX_UNPACKED", "")
-    return Store(paths.storage, max_unpacked=int(cap)) if cap.isdigit() else Store(paths.storage)
-
-
-def open_reader(paths: Paths) -> ImageReader:
-    """Only the image database and small blobs: what listing and lookups need, nothing store-wide."""
-    from podpy.store.images import ImageReader
-
-    return ImageReader(paths.storage)
 
 
 def pull(paths: Paths, name: str, **kwargs: Any) -> list[str]:

@@ -153,9 +153,9 @@ def _image(paths: Paths, name: str, pull: str, pull_kwargs: dict[str, Any], stat
     used with a warning); without ``--platform`` a local image of a foreign platform is used with that
     warning; ``newer`` pulls when the registry's image differs from the local one.
     """
-    from podpy.engine import images
+    from podpy.engine import imagestore
 
-    store = images.open_store(paths)
+    store = imagestore.open_store(paths)
     rec = None
     if pull != "always":
         with contextlib.suppress(ImageNotKnown):
@@ -175,12 +175,14 @@ def _image(paths: Paths, name: str, pull: str, pull_kwargs: dict[str, Any], stat
         log.warning("image platform (%s) does not match the expected platform (%s)",
                     _go_platform(_platform_of(cfg)), _go_platform(want or host_platform()))  # fmt: skip
     if rec is not None:  # podman 4.3 logs "pull" (the name typed) for an image found locally too
-        images.record_event(paths, "pull", "", name, state)
+        imagestore.record_event(paths, "pull", "", name, state)
     if rec is None:
         if pull == "never":
             raise ImageNotKnown(name)
+        from podpy.engine import images
+
         ids = images.pull(paths, name, **pull_kwargs)
-        store = images.open_store(paths)
+        store = imagestore.open_store(paths)
         rec = store.lookup_image(ids[0]) if ids else images.lookup(store, name)
         cfg = store.image_config(rec)
     return store, rec, cfg
@@ -355,7 +357,7 @@ def create(paths: Paths, spec: ContainerSpec, *, pull: str = "missing", storage_
         config = rs.generate(run_spec, image_cfg, rootfs=str(mounted.path), container_id=cid, user=user,
                              host=host, seccomp_profile=_seccomp_profile(spec),
                              netns_path=network.bundle_netns(paths, spec, cid))  # fmt: skip
-        atomic_write(bundle / "config.json", json.dumps(config, indent=1), fsync=False)
+        atomic_write(bundle / "config.json", json.dumps(config), fsync=False)  # compact as podman's (and indent= is pure Python)
         proc = config.get("process") or {}
         stop_sig = spec.stop_signal or _image_stop_signal(image_cfg)
         info = {

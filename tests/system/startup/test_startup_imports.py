@@ -101,7 +101,7 @@ def test_run_with_a_local_image_imports_no_registry_code(
         assert proc.returncode == 0, proc.stderr[-2000:]
     assert not _top(mods) & set(HEAVY)
     for mod in ("podpy.engine.pull", "podpy.registry", "podpy.cli.psview", "podpy.runtime.oci_cli", "argparse",
-                "secrets", "logging", "hashlib", "click", "tomllib", "typing", "inspect", "ast", "socket", "ipaddress"):
+                "secrets", "logging", "hashlib", "click", "tomllib", "typing", "inspect", "ast", "socket", "ipaddress", "podpy.engine.images"):
         assert mod not in mods, f"{mod} imported by podpy run"
 
 
