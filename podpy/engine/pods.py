@@ -657,7 +657,6 @@ def with_pods(rm: Callable[..., Any]) -> Callable[..., Any]:
     return remove_one
 
 
-
 def pause(paths: Paths, ref: str, *, unpause: bool = False) -> PodRecord:
     """``pod pause``/``unpause``: every running container, as ``podpy pause`` does it (which refuses
     where there is no freezer cgroup, as rootless cgroup v1 here)."""

@@ -72,8 +72,6 @@ CREATE INDEX IF NOT EXISTS events_time ON events (time_ns);
 """
 
 
-
-
 class ContainerRecord(Record):
     """One container as the state DB keeps it. Times are Unix nanoseconds (0 = never)."""
 

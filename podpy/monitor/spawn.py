@@ -61,8 +61,6 @@ def runtime_error_exit_code(message: str) -> int:
     return EXIT_PODPY
 
 
-
-
 class MonitorConfig(Record):
     """Everything the monitor needs; paths are absolute. ``state_dir`` holds the monitor's files:
     ``attach`` (socket), ``ctl`` (FIFO), ``pidfile`` (container pid), ``monitor.pid``,

@@ -18,8 +18,6 @@ if TYPE_CHECKING:
 MAX_DB_SIZE = 4 * 1024 * 1024  # a real /etc/passwd is a few KiB
 
 
-
-
 class ExecUser(FrozenRecord):
     """The user the container's process runs as, resolved in the rootfs' /etc/passwd and /etc/group."""
 
