@@ -5,9 +5,9 @@ imports none of them (start-up must stay fast). Add a command by adding a row.
 
 Start-up: this module imports neither click nor logging at import time. ``main`` first tries a
 fast path for the hottest, simplest invocations (``--version``; ``images``/``image ls`` with
-only boolean flags), which print exactly what the click command prints from the same code
-(``cli.output.images_text``); everything else, including every error and ``--help``, goes
-through click (built on first use by ``_build_cli``).
+only boolean flags; ``ps``; ``run`` and ``exec``, whose flag tables click's commands are built
+from too), which print exactly what the click command prints from the same code; everything
+else, including every error and ``--help``, goes through click (built on first use by ``_build_cli``).
 """
 
 from __future__ import annotations
@@ -360,6 +360,25 @@ def _fast_run(args: list[str]) -> int | None:
     return container.run_main(kw, global_options(split[0].get("root"), split[0].get("runroot")), early=True)
 
 
+def _fast_exec(args: list[str]) -> int | None:
+    """``[--root R] [--runroot R] [container] exec [OPTIONS] CONTAINER COMMAND...`` without click: the
+    process's exit code; None (nothing done) for any other shape or anything the fast parser declines."""
+    from podpy.cli.fastargs import split_global
+
+    split = split_global(args)
+    if split is None:
+        return None
+    words = 1 if split[1][:1] == ["exec"] else 2 if split[1][:2] == ["container", "exec"] else 0
+    if not words:
+        return None
+    from podpy.cli import exec as exec_cli
+
+    kw = exec_cli.fast_kwargs(split[1][words:])
+    if kw is None:
+        return None
+    return exec_cli.exec_main(kw, global_options(split[0].get("root"), split[0].get("runroot")))
+
+
 def _exit_now(code: int, in_process: bool) -> None:
     """Exit without the interpreter's teardown (freeing every module and object, closing SQLite
     connections with a checkpoint): ~8 ms of a ~80 ms ``run``. Safe here: podpy registers no atexit
@@ -397,6 +416,10 @@ def main(argv: list[str] | None = None) -> None:
             _exit_now(0, argv is not None)
         if "run" in args:
             code = _fast_run(args)
+            if code is not None:
+                _exit_now(code, argv is not None)
+        if "exec" in args:
+            code = _fast_exec(args)
             if code is not None:
                 _exit_now(code, argv is not None)
         if "ps" in args or "container" in args:  # psview costs imports: only for what may be ``ps``

@@ -8,17 +8,18 @@ monitor), so its exit code is ours.
 
 from __future__ import annotations
 
-import copy
 import json
 import os
-import subprocess
 from pathlib import Path
-from typing import Any
 
 from podpy.engine import containers
 from podpy.engine.state import record_exec
 from podpy.util.errors import ConflictError, PodpyError
 from podpy.util.paths import Paths
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every ``exec`` start-up time
+if TYPE_CHECKING:
+    from typing import Any
 
 NOT_RUNNING = "can only create exec sessions on running containers: container state improper"
 EXIT_NOT_RUNNING = 255  # what podman 4.3 exits with here (its exec errors are not 125)
@@ -31,7 +32,7 @@ _SUFFIX = {
 def build_process(cfg: dict[str, Any], cmd: list[str], *, env: dict[str, str], user: str | None,
                   workdir: str | None, privileged: bool, rootfs: str) -> dict[str, Any]:  # fmt: skip
     """The exec's ``process``: the container's, overridden by the flags (pure but for reading passwd)."""
-    proc = copy.deepcopy(cfg.get("process") or {})
+    proc = json.loads(json.dumps(cfg.get("process") or {}))  # a deep copy (JSON data), without ``copy``
     proc["args"] = list(cmd)
     proc["terminal"] = False
     old_user = proc.get("user") or {}
@@ -125,6 +126,7 @@ def _exec_external(runtime: str, root: Path, cid: str, proc: dict[str, Any], pre
     The command keeps our stdio (streamed, never buffered); runc's own errors go to ``--log``.
     With ``process.terminal`` (``-t``) runc relays the PTY to our stdio itself (raw mode, resize).
     """
+    import subprocess  # only for runc: podpy's own runtime execs in-process
     import tempfile
 
     from podpy.runtime import external
@@ -166,6 +168,7 @@ def _exec_external_tty(runtime: str, root: Path, cid: str, proc: dict[str, Any],
     the PTY master; being a child subreaper, we inherit the process when runc exits and wait for it.
     (Plain ``runc exec -t`` needs a controlling terminal of its own, which scripts do not have.)"""
     import socket
+    import subprocess
     import tempfile
 
     from podpy.engine import attach

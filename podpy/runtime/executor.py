@@ -24,6 +24,7 @@ Imports: ``shutil`` (cleanup only) is imported where it is used, in the caller; 
 
 from __future__ import annotations
 
+import _signal as signal  # the builtin behind ``signal``, without its enums (start-up of run and exec)
 import _socket
 import contextlib
 import errno
@@ -31,13 +32,11 @@ import fcntl
 import json
 import os
 import resource
-import signal
 import stat
 import struct
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from podpy.runtime import mounts as mnt
@@ -47,6 +46,7 @@ from podpy.runtime.start import read_state, start, status
 from podpy.runtime.start import state_dir as _state_dir
 from podpy.util import syscalls as sc_mod
 from podpy.util.errors import EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, PodpyError
+from podpy.util.record import Record
 from podpy.util.signals import proxy_signals, restore_handlers
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every command start-up time
@@ -83,9 +83,12 @@ class RuntimeError_(PodpyError):
     """The container could not be created or started (exit code 126/127 for exec problems)."""
 
 
-@dataclass
-class ContainerState:
+class ContainerState(Record):
     """runtime-spec ``state``: what ``podpy-runtime state ID`` prints."""
+
+    __slots__ = ("id", "pid", "bundle", "status", "created", "annotations")
+    __match_args__ = __slots__  # as a dataclass's
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as the dataclass was)
 
     id: str
     pid: int
@@ -93,6 +96,14 @@ class ContainerState:
     status: str
     created: str
     annotations: dict[str, str]
+
+    def __init__(self, id: str, pid: int, bundle: str, status: str, created: str, annotations: dict[str, str]) -> None:
+        self.id = id
+        self.pid = pid
+        self.bundle = bundle
+        self.status = status
+        self.created = created
+        self.annotations = annotations
 
     def to_json(self) -> dict[str, Any]:
         return {

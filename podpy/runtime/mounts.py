@@ -11,11 +11,11 @@ import contextlib
 import errno
 import os
 import stat
-from dataclasses import dataclass
 
 from podpy.runtime.rootpath import fd_path, is_within, mkdir_in_root, secure_join
 from podpy.util import syscalls as sc_mod
 from podpy.util.errors import InvalidInput
+from podpy.util.record import FrozenRecord
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every command start-up time
 if TYPE_CHECKING:
@@ -62,14 +62,22 @@ _ST_TO_MS = {1: sc_mod.MS_RDONLY, 2: sc_mod.MS_NOSUID, 4: sc_mod.MS_NODEV, 8: sc
              1024: sc_mod.MS_NOATIME, 2048: sc_mod.MS_NODIRATIME, 4096: sc_mod.MS_RELATIME}  # fmt: skip
 
 
-@dataclass(frozen=True)
-class MountOptions:
+class MountOptions(FrozenRecord):
     """An OCI mount's options as mount(2) takes them: flags, propagation, the data string."""
+
+    __slots__ = ("flags", "propagation", "data", "tmpcopyup")
+    __match_args__ = __slots__  # as a dataclass's
 
     flags: int
     propagation: int
     data: str
     tmpcopyup: bool
+
+    def __init__(self, flags: int, propagation: int, data: str, tmpcopyup: bool) -> None:
+        self.flags = flags
+        self.propagation = propagation
+        self.data = data
+        self.tmpcopyup = tmpcopyup
 
 
 def parse_options(options: list[str]) -> MountOptions:

@@ -11,18 +11,20 @@ so "not found" (127) and "cannot execute" (126) reach the caller with their mess
 
 from __future__ import annotations
 
+import _signal as signal  # the builtin behind ``signal``, without its enums (``exec``'s start-up)
 import contextlib
 import os
-import signal
-import socket
 from collections.abc import Callable
-from typing import Any, NoReturn
 
 from podpy.runtime import executor as ex
 from podpy.runtime import seccomp
 from podpy.util import syscalls as sc_mod
 from podpy.util.errors import PodpyError
 from podpy.util.signals import proxy_signals, restore_handlers
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every ``exec`` start-up time
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 # /proc/PID/ns names in join order, with the config.json namespace type they stand for. The user
 # namespace comes last: a container's own one (--userns keep-id/nomap) is a child of podpy's, where
@@ -103,6 +105,8 @@ def exec_process(
     null_fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC) if (stdin_null or detach) and not console else -1
     c_ours, c_theirs = -1, -1
     if console is not None:
+        import socket  # only with a terminal (``exec -t``)
+
         a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         c_ours, c_theirs = ex._high_fd(a.detach(), low), ex._high_fd(b.detach(), low)
     mid = os.fork()
@@ -150,6 +154,8 @@ def _detached(mid: int, r: int) -> int:
 def _relay_console(c_ours: int, console: Callable[[int], None]) -> None:
     """Receive the PTY master from the process (nothing when it failed before), give it our window
     size, let the process go on (it waits for that byte), and relay it."""
+    import socket
+
     sock = socket.socket(fileno=c_ours)
     try:
         try:
@@ -258,6 +264,8 @@ def _apply_and_exec(process: dict[str, Any], linux: dict[str, Any], w: int, pres
                     console: int = -1) -> NoReturn:  # fmt: skip
     sc = sc_mod.get()
     if console >= 0:  # the container's /dev/ptmx (we are in its mount namespace and root), before setuid
+        import socket
+
         ack = os.dup(console)
         ex._setup_console(socket.socket(fileno=console), int((process.get("user") or {}).get("uid", 0)))
         os.read(ack, 1)  # until the caller has given the terminal its window size (or is gone)

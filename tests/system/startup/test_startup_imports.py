@@ -105,6 +105,22 @@ def test_run_with_a_local_image_imports_no_registry_code(
         assert mod not in mods, f"{mod} imported by podpy run"
 
 
+def test_exec_imports_no_click(podpy_cli, podpy_root: PodpyRoot, testenv: dict) -> None:  # type: ignore[no-untyped-def]
+    """``exec`` reads its flags without click, as ``run`` does; its errors are click's (``--help`` too)."""
+    assert podpy_cli("load", "-i", testenv["archives"]["busybox-docker-archive"]["path"]).returncode == 0
+    cid = podpy_cli("run", "-d", "--network", "none", "127.0.0.1:5000/busybox:latest", "sleep", "60").stdout.strip()
+    try:
+        proc, mods = _imported(["exec", "-e", "A=1", cid, "sh", "-c", "echo $A; exit 3"], podpy_root)
+        assert (proc.returncode, proc.stdout) == (3, "1\n"), proc.stderr[-2000:]
+        for mod in ("click", "typing", "inspect", "podpy.engine.images", "dataclasses"):
+            assert mod not in mods, f"{mod} imported by podpy exec"
+        proc, mods = _imported(["exec", "--preserve-fds", "-1", cid, "true"], podpy_root)
+        assert proc.returncode == 125 and "Invalid value for '--preserve-fds'" in proc.stderr
+        assert "click" in _top(mods)
+    finally:
+        podpy_cli("rm", "-f", "-t", "0", cid)
+
+
 def test_ps_fast_path_and_no_ps_view_elsewhere(podpy_root: PodpyRoot) -> None:
     proc, mods = _imported(["ps", "-a"], podpy_root)
     assert proc.returncode == 0 and "click" not in _top(mods)
