@@ -344,39 +344,44 @@ def _fast_run(args: list[str]) -> int | None:
 
     None (nothing done) for any other shape or any flag the fast parser does not read as click would.
     """
-    from podpy.cli.fastargs import parse_options, split_global
+    from podpy.cli.fastargs import parse_options
 
-    split = split_global(args)
-    if split is None:
-        return None
-    words = 1 if split[1][:1] == ["run"] else 2 if split[1][:2] == ["container", "run"] else 0
-    if not words:
+    found = _after_command(args, "run")
+    if found is None:
         return None
     from podpy.cli import container
 
-    kw = parse_options(split[1][words:], container.RUN_OPTIONS, container.RUN_ARGUMENTS)
+    kw = parse_options(found[1], container.RUN_OPTIONS, container.RUN_ARGUMENTS)
     if kw is None:
         return None
-    return container.run_main(kw, global_options(split[0].get("root"), split[0].get("runroot")), early=True)
+    return container.run_main(kw, global_options(found[0].get("root"), found[0].get("runroot")), early=True)
 
 
 def _fast_exec(args: list[str]) -> int | None:
     """``[--root R] [--runroot R] [container] exec [OPTIONS] CONTAINER COMMAND...`` without click: the
     process's exit code; None (nothing done) for any other shape or anything the fast parser declines."""
+    found = _after_command(args, "exec")
+    if found is None:
+        return None
+    from podpy.cli import exec as exec_cli
+
+    kw = exec_cli.fast_kwargs(found[1])
+    if kw is None:
+        return None
+    return exec_cli.exec_main(kw, global_options(found[0].get("root"), found[0].get("runroot")))
+
+
+def _after_command(args: list[str], name: str) -> tuple[dict[str, str], list[str]] | None:
+    """``[--root R] [--runroot R] [container] NAME REST...`` -> (the global options, REST); None for
+    any other shape."""
     from podpy.cli.fastargs import split_global
 
     split = split_global(args)
     if split is None:
         return None
-    words = 1 if split[1][:1] == ["exec"] else 2 if split[1][:2] == ["container", "exec"] else 0
-    if not words:
-        return None
-    from podpy.cli import exec as exec_cli
-
-    kw = exec_cli.fast_kwargs(split[1][words:])
-    if kw is None:
-        return None
-    return exec_cli.exec_main(kw, global_options(split[0].get("root"), split[0].get("runroot")))
+    glob, rest = split
+    words = 1 if rest[:1] == [name] else 2 if rest[:2] == ["container", name] else 0
+    return (glob, rest[words:]) if words else None
 
 
 def _exit_now(code: int, in_process: bool) -> None:
