@@ -17,6 +17,7 @@ Stdlib only, so it runs under any Python 3.11 (the test venv's or root's).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
@@ -394,6 +395,12 @@ class Harness:
         except BenchError as exc:
             result.error = str(exc)
             self.log(f"   ERROR: {exc}")
+        # nothing left running in a store that will be deleted, and podman's container locks (one shared
+        # table per user, 2048 locks, not freed by deleting a store) given back
+        for side in self.sides.values():
+            if not side.dummy:
+                with contextlib.suppress(subprocess.SubprocessError, OSError):
+                    side.run("rm", "--all", "--force", "--time", "0", check=False, timeout=300)
         return result
 
 
