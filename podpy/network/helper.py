@@ -22,7 +22,7 @@ TUN = "/dev/net/tun"
 
 def find(name: str) -> str:
     """The helper's path on $PATH, or an error naming the Debian package that has it."""
-    import shutil  # bz2, lzma, zlib: not on ``run``'s path, whose slirp4netns ``spawn`` looks up itself
+    import shutil  # bz2, lzma, zlib: not on ``run``'s path, whose helpers are looked up when started
 
     path = shutil.which(name)
     if path is None:

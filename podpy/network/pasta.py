@@ -49,6 +49,10 @@ def start(binary: str, extra: list[str], netns: str, ports: list[dict[str, objec
         r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30, check=False)
     except subprocess.TimeoutExpired:
         raise PodpyError("pasta did not configure the network namespace within 30s") from None
+    except FileNotFoundError:
+        if "/" in binary:
+            raise
+        raise helper.not_found(binary) from None  # a bare name: looked up on $PATH, as ``helper.spawn`` does
     out = "; ".join(ln for ln in (r.stderr + r.stdout).splitlines() if ln.strip() and "syslog" not in ln)
     with contextlib.suppress(OSError), open(log_path, "w") as f:
         f.write(r.stdout + r.stderr)
