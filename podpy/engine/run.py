@@ -602,16 +602,21 @@ def _wait_cleaned_up(paths: Paths, cid: str, timeout: float = 30.0) -> None:
 
 
 def _early_monitor(paths: Paths, spec: ContainerSpec, runtime: str | None) -> Any:
-    """``run -d``: start the monitor now, so that its start-up runs on the other CPU while this
-    process creates the container; ``containers.start`` hands it the config. With podpy's runtime
-    it is an adopting monitor that loads the runtime meanwhile and creates the container in-process
-    (``monitor.spawn``); with runc, the monitor's interpreter."""
-    from podpy.engine.containers import runtime_entry
+    """``run -d`` (parsed by click; the fast path started it already): start the monitor now, so that
+    its start-up runs on the other CPU while this process creates the container; ``containers.start``
+    hands it the config. With podpy's runtime it is ``engine.premonitor``'s adopting monitor; with
+    runc, the monitor's interpreter, forked once this process is inside podpy's namespace."""
+    from podpy.engine import premonitor
+
+    passthrough = spec.log_driver == "passthrough"
+    monitor = premonitor.start(paths, runtime, passthrough)
+    if monitor is not None:
+        return monitor
     from podpy.monitor.spawn import PendingMonitor
     from podpy.rootless.userns import ensure_userns
 
     ensure_userns(paths)  # the monitor must be forked inside podpy's namespace
-    return PendingMonitor(passthrough=getattr(spec, "log_driver", "") == "passthrough", adopt=runtime_entry(runtime))
+    return PendingMonitor(passthrough=passthrough)
 
 
 def run(paths: Paths, spec: ContainerSpec, *, pull: str = "missing", storage_driver: str | None = None,
