@@ -526,8 +526,7 @@ def _setup(paths: Paths, rec: Any, network: str, ports: list[dict[str, Any]], ma
     listeners = _listen(forwarded)  # bound for real: the forwarder gets them (our copies closed below)
     try:
         _check_ports_free([p for p in ports if p not in forwarded])
-        # slirp4netns: ``helper.spawn`` looks it up (shutil, which ``find`` imports, costs ``run`` ~1 ms)
-        binary = mode.kind if mode.kind == "slirp4netns" else helper.find(mode.kind)
+        binary = mode.kind  # looked up on $PATH when started; a missing one names its package (helper.not_found)
         helper.check_tun()
         ns = netns_path(paths, rec.id)
         if not made:
